@@ -1,0 +1,1 @@
+"""Al Amal shared event contracts: data only."""
