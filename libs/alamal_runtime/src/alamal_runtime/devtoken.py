@@ -1,0 +1,42 @@
+"""Dev helper: mint a service token with the embedded stack's dev signing key.
+
+    python -m alamal_runtime.devtoken --role coordinator --wijk overvecht
+
+Prints the token; use it as `Authorization: Bearer <token>`. Refuses keys outside a data folder
+made by the embedded stack (this is not how production tokens are made: the gateway mints them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+
+from alamal_runtime.auth import DEFAULT_TTL_SECONDS, Role, mint_token
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, mint, print."""
+    parser = argparse.ArgumentParser(prog="python -m alamal_runtime.devtoken", description=__doc__)
+    parser.add_argument("--key", type=Path, default=Path("data/keys/token-signing.pem"))
+    parser.add_argument("--role", choices=[r.value for r in Role], default=Role.COORDINATOR.value)
+    parser.add_argument("--user", default=None, help="user id (default: a new random id)")
+    parser.add_argument("--wijk", action="append", default=[], help="a wijk in scope (repeat)")
+    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS * 12)
+    args = parser.parse_args(argv)
+    if not args.key.exists():
+        parser.error(f"no signing key at {args.key}: start the embedded stack first (make run)")
+    token = mint_token(
+        args.key.read_text(encoding="ascii"),
+        user_id=args.user or f"dev-{uuid.uuid4().hex[:8]}",
+        role=Role(args.role),
+        wijken=set(args.wijk),
+        ttl_seconds=args.ttl,
+    )
+    sys.stdout.write(token + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

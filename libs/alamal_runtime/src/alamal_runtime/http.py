@@ -1,0 +1,171 @@
+"""HTTP building blocks every service uses: auth dependency, health routes, error handling."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Protocol
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from alamal_runtime.auth import InvalidTokenError, Principal, TokenVerifier
+from alamal_runtime.store import StoreUnavailableError
+
+log = structlog.get_logger(__name__)
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+class HTTPProblem(Exception):
+    """An error with a status code and a safe, personal-data-free detail."""
+
+    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = headers
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The verified caller, or 401 without detail."""
+    verifier: TokenVerifier = request.app.state.token_verifier
+    if credentials is None:
+        raise HTTPProblem(401, "not authenticated", {"WWW-Authenticate": "Bearer"})
+    try:
+        principal = verifier.verify(credentials.credentials)
+    except InvalidTokenError:
+        raise HTTPProblem(401, "not authenticated", {"WWW-Authenticate": "Bearer"}) from None
+    structlog.contextvars.bind_contextvars(user_id=principal.user_id, role=principal.role.value)
+    trace.get_current_span().set_attribute("enduser.id", principal.user_id)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+class Pingable(Protocol):
+    """Something readiness can check."""
+
+    async def ping(self) -> None:
+        """Raise unless reachable."""
+
+
+def health_router(checks: dict[str, Pingable]) -> APIRouter:
+    """`/health/live` (the process answers) and `/health/ready` (every dependency answers)."""
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check.ping()
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"unavailable ({type(exc).__name__})"
+        ok = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    return router
+
+
+def _trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """422 naming each bad field (never echoing values), safe 4xx/503, and no stack traces."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) or "body" for e in errors})
+        return JSONResponse(
+            {"detail": errors, "fields": fields}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+
+    @app.exception_handler(HTTPProblem)
+    async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _unavailable(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+        log.error("store_unavailable")
+        return JSONResponse(
+            {"detail": "storage temporarily unavailable, try again", "trace_id": _trace_id()},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", error=type(exc).__name__, exc_info=exc)
+        return JSONResponse({"detail": "internal error", "trace_id": _trace_id()}, status_code=500)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLargeError:
+            await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    body = b'{"detail":"request body larger than ' + str(max_bytes).encode() + b' bytes"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Kafka plumbing: topics, broker factory, outbox relay, inbox-backed consumers, dead letters."""

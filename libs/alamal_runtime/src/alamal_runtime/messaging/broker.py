@@ -1,0 +1,27 @@
+"""The FastStream Kafka broker factory with settings that work on Tansu and on Apache Kafka."""
+
+from __future__ import annotations
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+
+from alamal_runtime.telemetry import Telemetry
+
+
+def create_broker(bootstrap: str, *, client_id: str, telemetry: Telemetry) -> KafkaBroker:
+    """A broker whose publishes and consumes carry W3C trace context in the message headers."""
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        # Tansu rejects InitProducerId: idempotent producers fail there. Ordering per key is kept
+        # by publishing one message at a time from the relay.
+        enable_idempotence=False,
+        acks="all",
+        graceful_timeout=10.0,
+        middlewares=[
+            KafkaTelemetryMiddleware(
+                tracer_provider=telemetry.tracer_provider,
+                meter_provider=telemetry.meter_provider,
+            )
+        ],
+    )

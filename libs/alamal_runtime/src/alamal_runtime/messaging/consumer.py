@@ -1,0 +1,121 @@
+"""Inbox-backed event consumers: each event changes the store once, however often it arrives.
+
+A message whose envelope or data is invalid goes straight to the dead-letter topic with the
+reason. A handler that keeps failing is retried a bounded number of times, then dead-lettered.
+If the store is unreachable the message is not acknowledged, so Kafka delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from alamal_contracts.envelope import CloudEvent, EnvelopeError, from_kafka
+
+from alamal_runtime.messaging.dead_letter import DeadLetter, DeadLetterSink
+from alamal_runtime.store import Store, StoreUnavailableError, UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+type Handler = Callable[[CloudEvent[Any], UnitOfWork], Awaitable[None]]
+
+
+class Outcome(StrEnum):
+    """What became of one delivered message."""
+
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One Kafka record as delivered, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]]
+
+
+class EventProcessor:
+    """Runs a handler for each delivered event inside a unit of work with an inbox claim."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        consumer: str,
+        handler: Handler,
+        dead_letters: DeadLetterSink,
+        retries: int = 3,
+        retry_backoff_seconds: float = 0.2,
+        unavailable_pause_seconds: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._consumer = consumer
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._retries = retries
+        self._backoff = retry_backoff_seconds
+        self._unavailable_pause = unavailable_pause_seconds
+
+    async def process(self, delivery: Delivery) -> Outcome:
+        """Handle one delivery; raise only when it must be delivered again (store down)."""
+        try:
+            event = from_kafka(delivery.value, delivery.headers)
+        except EnvelopeError as exc:
+            return await self._dead_letter(delivery, f"invalid event: {exc}")
+        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
+            last_error = ""
+            for attempt in range(self._retries + 1):
+                try:
+                    return await self._handle(event)
+                except StoreUnavailableError:
+                    log.warning("store_unavailable_redeliver", topic=delivery.topic)
+                    await asyncio.sleep(self._unavailable_pause)
+                    raise
+                except Exception as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    log.warning("handler_failed", attempt=attempt + 1, error=type(exc).__name__)
+                    if attempt < self._retries:
+                        await asyncio.sleep(self._backoff * (2**attempt))
+            return await self._dead_letter(
+                delivery, f"handler failed after {self._retries + 1} attempts: {last_error}"
+            )
+
+    async def _handle(self, event: CloudEvent[Any]) -> Outcome:
+        async with self._store.transaction() as uow:
+            if not await uow.claim_inbox(self._consumer, event.id):
+                log.info("event_duplicate_ignored")
+                return Outcome.DUPLICATE
+            await self._handler(event, uow)
+        log.info("event_handled")
+        return Outcome.HANDLED
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> Outcome:
+        await self._dead_letters.send(
+            DeadLetter(
+                consumer=self._consumer,
+                source_topic=delivery.topic,
+                source_partition=delivery.partition,
+                source_offset=delivery.offset,
+                key=delivery.key,
+                value=delivery.value,
+                headers=tuple(delivery.headers),
+                reason=reason,
+            )
+        )
+        log.warning(
+            "event_dead_lettered",
+            topic=delivery.topic,
+            partition=delivery.partition,
+            offset=delivery.offset,
+        )
+        return Outcome.DEAD_LETTERED

@@ -1,0 +1,153 @@
+"""Composition of one service process: store, broker, outbox relay, consumers, HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from alamal_contracts.topics import dead_letter_topic
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from alamal_runtime.auth import TokenVerifier
+from alamal_runtime.http import BodySizeLimit, health_router, install_error_handlers
+from alamal_runtime.messaging.broker import create_broker
+from alamal_runtime.messaging.consumer import EventProcessor, Handler
+from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
+from alamal_runtime.messaging.relay import OutboxRelay
+from alamal_runtime.messaging.subscribe import subscribe
+from alamal_runtime.messaging.topics import ensure_topics
+from alamal_runtime.settings import ServiceSettings
+from alamal_runtime.store import OutboxMessage, Store, create_store
+from alamal_runtime.telemetry import Telemetry, setup_telemetry
+
+log = structlog.get_logger(__name__)
+
+
+class _BrokerCheck:
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self._runtime = runtime
+
+    async def ping(self) -> None:
+        if not await self._runtime.broker.ping(timeout=2.0):
+            raise ConnectionError("kafka broker not reachable")
+
+
+class ServiceRuntime:
+    """Everything one service instance runs, built in one place (no clients at import time)."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        service: str,
+        publishes: Iterable[str] = (),
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.telemetry = telemetry or setup_telemetry(service)
+        self.store = create_store(settings.store_url, default_database=f"alamal_{service}")
+        self.broker = create_broker(
+            settings.kafka_bootstrap, client_id=f"alamal-{service}", telemetry=self.telemetry
+        )
+        self.dead_letter_topic = dead_letter_topic(service)
+        self.dead_letters = KafkaDeadLetterSink(self.broker, self.dead_letter_topic)
+        self.relay = OutboxRelay(
+            self.store,
+            self._publish,
+            poll_seconds=settings.outbox_poll_seconds,
+            tracer=self.telemetry.tracer_provider.get_tracer("alamal.outbox"),
+        )
+        self.topics: set[str] = {*publishes, self.dead_letter_topic}
+        self.token_verifier = TokenVerifier(
+            settings.token_public_key_pem(), audience=service, issuer=settings.token_issuer
+        )
+        self._relay_task: asyncio.Task[None] | None = None
+        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
+
+    def on_start(self, hook: Callable[[Store], Awaitable[None]]) -> None:
+        """Run `hook(store)` at start-up, after the store is open (e.g. create indexes)."""
+        self._start_hooks.append(hook)
+
+    def consume(self, topic: str, handler: Handler) -> EventProcessor:
+        """Handle every event on `topic` once in effect, in this service's consumer group."""
+        processor = EventProcessor(
+            store=self.store,
+            consumer=self.service,
+            handler=handler,
+            dead_letters=self.dead_letters,
+            retries=self.settings.handler_retries,
+        )
+        subscribe(
+            self.broker,
+            topic=topic,
+            group_id=f"alamal-{self.service}",
+            processor=processor,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+        )
+        self.topics.add(topic)
+        return processor
+
+    async def _publish(self, message: OutboxMessage) -> None:
+        await self.broker.publish(
+            message.value,
+            topic=message.topic,
+            key=message.key.encode("utf-8"),
+            headers={name: value.decode("utf-8") for name, value in message.headers},
+        )
+
+    async def start(self) -> None:
+        """Open the store, create topics, start consuming and relaying."""
+        await self.store.open()
+        for hook in self._start_hooks:
+            await hook(self.store)
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            self.topics,
+            partitions=self.settings.kafka_topic_partitions,
+        )
+        await self.broker.start()
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
+        log.info("service_started", topics=sorted(self.topics))
+
+    async def stop(self) -> None:
+        """Stop relaying and consuming, then close the store and flush telemetry."""
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+            self._relay_task = None
+        await self.broker.stop()
+        await self.store.close()
+        self.telemetry.shutdown()
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """FastAPI lifespan: run the service while the app serves."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def create_app(self, *, title: str, routers: Sequence[APIRouter], **fastapi: Any) -> FastAPI:
+        """The service's FastAPI app with health, auth, limits, error handling and tracing."""
+        app = FastAPI(title=title, lifespan=self.lifespan, **fastapi)
+        app.state.runtime = self
+        app.state.store = self.store
+        app.state.token_verifier = self.token_verifier
+        install_error_handlers(app)
+        app.include_router(health_router({"store": self.store, "broker": _BrokerCheck(self)}))
+        for router in routers:
+            app.include_router(router)
+        app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=self.telemetry.tracer_provider,
+            meter_provider=self.telemetry.meter_provider,
+            excluded_urls="/health/.*",
+        )
+        return app

@@ -1,0 +1,50 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+type Profile = Literal["dev", "test", "prod"]
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration every service reads from its prefixed environment (e.g. `INTAKE_`)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = "service"
+    profile: Profile = "prod"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    store_url: str = Field(
+        description="sqlite:///path/to/file.sqlite3 or mongodb://host:port/database"
+    )
+    kafka_bootstrap: str = Field(description="host:port[,host:port] of the Kafka brokers")
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    token_public_key_file: Path | None = None
+    token_public_key: str | None = Field(
+        default=None, description="PEM of the gateway's Ed25519 token verification key"
+    )
+    token_issuer: str = "alamal-gateway"
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    handler_retries: int = Field(default=3, ge=0, le=20)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _require_token_key(self) -> ServiceSettings:
+        if self.token_public_key is None and self.token_public_key_file is None:
+            raise ValueError("set TOKEN_PUBLIC_KEY or TOKEN_PUBLIC_KEY_FILE (gateway's public key)")
+        return self
+
+    def token_public_key_pem(self) -> str:
+        """The verification key's PEM text, from the setting or its file."""
+        if self.token_public_key is not None:
+            return self.token_public_key
+        assert self.token_public_key_file is not None  # the validator guarantees one is set
+        return self.token_public_key_file.read_text(encoding="ascii")

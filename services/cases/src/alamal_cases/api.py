@@ -1,0 +1,68 @@
+"""Cases' HTTP API (first cut): list a family's cases, read one case."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from alamal_contracts.codes import Wijk
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem
+from alamal_runtime.store import Store
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from alamal_cases import access
+from alamal_cases.domain import Case, CaseStatus
+from alamal_cases.store import cases_of_family, get_case
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+
+
+class CaseOut(BaseModel):
+    """A case as shown to staff in scope."""
+
+    id: str
+    family_id: str
+    wijk: Wijk
+    trusted_person_id: str
+    status: CaseStatus
+    opened_at: datetime
+
+    @classmethod
+    def of(cls, case: Case) -> CaseOut:
+        """Build the response from the domain object."""
+        return cls(
+            id=case.id,
+            family_id=case.family_id,
+            wijk=case.wijk,
+            trusted_person_id=case.trusted_person_id,
+            status=case.status,
+            opened_at=case.opened_at,
+        )
+
+
+@router.get("", response_model=list[CaseOut])
+async def list_cases(
+    family_id: Annotated[uuid.UUID, Query()], principal: CurrentPrincipal, store: StoreDep
+) -> list[CaseOut]:
+    """The family's cases the caller may see (empty when none, never revealing others)."""
+    cases = await cases_of_family(store, str(family_id))
+    return [CaseOut.of(c) for c in cases if access.may_read(principal, c)]
+
+
+@router.get("/{case_id}", response_model=CaseOut)
+async def read_case(case_id: uuid.UUID, principal: CurrentPrincipal, store: StoreDep) -> CaseOut:
+    """One case; 404 when missing or outside the caller's scope."""
+    case = await get_case(store, str(case_id))
+    if case is None or not access.may_read(principal, case):
+        raise HTTPProblem(404, "case not found")
+    return CaseOut.of(case)

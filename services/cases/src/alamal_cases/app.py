@@ -1,0 +1,21 @@
+"""Cases' composition root: the only place its objects are built."""
+
+from __future__ import annotations
+
+from alamal_contracts.topics import CASE_OPENED, FAMILY_REGISTERED
+from alamal_runtime.service import ServiceRuntime
+from alamal_runtime.telemetry import Telemetry
+from fastapi import FastAPI
+
+from alamal_cases import api, handlers, store
+from alamal_cases.settings import CasesSettings
+
+
+def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -> FastAPI:
+    """Build the cases service: consumers, store, outbox relay and HTTP API."""
+    runtime = ServiceRuntime(
+        settings, service="cases", publishes=[CASE_OPENED], telemetry=telemetry
+    )
+    runtime.on_start(store.prepare)
+    runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
+    return runtime.create_app(title="Al Amal cases", routers=[api.router])

@@ -1,0 +1,20 @@
+"""Intake's composition root: the only place its objects are built."""
+
+from __future__ import annotations
+
+from alamal_contracts.topics import FAMILY_REGISTERED
+from alamal_runtime.service import ServiceRuntime
+from alamal_runtime.telemetry import Telemetry
+from fastapi import FastAPI
+
+from alamal_intake import api, store
+from alamal_intake.settings import IntakeSettings
+
+
+def create_app(settings: IntakeSettings, *, telemetry: Telemetry | None = None) -> FastAPI:
+    """Build the intake service: store, broker, outbox relay and HTTP API."""
+    runtime = ServiceRuntime(
+        settings, service="intake", publishes=[FAMILY_REGISTERED], telemetry=telemetry
+    )
+    runtime.on_start(store.prepare)
+    return runtime.create_app(title="Al Amal intake", routers=[api.router])

@@ -1,0 +1,13 @@
+"""Intake's settings: the shared service settings under the `INTAKE_` prefix."""
+
+from alamal_runtime.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+
+class IntakeSettings(ServiceSettings):
+    """Read from `INTAKE_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
+
+    service_name: str = "intake"
+    http_port: int = 8101
