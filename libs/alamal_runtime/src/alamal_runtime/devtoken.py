@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alamal_runtime.devtoken", description=__doc__)
     parser.add_argument("--key", type=Path, default=Path("data/keys/token-signing.pem"))
     parser.add_argument("--role", choices=[r.value for r in Role], default=Role.COORDINATOR.value)
-    parser.add_argument("--user", default=None, help="user id (default: a new random id)")
+    parser.add_argument("--user", default=None, help="user id, a UUID (default: a new random one)")
     parser.add_argument("--wijk", action="append", default=[], help="a wijk in scope (repeat)")
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS * 12)
     args = parser.parse_args(argv)
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no signing key at {args.key}: start the embedded stack first (make run)")
     token = mint_token(
         args.key.read_text(encoding="ascii"),
-        user_id=args.user or f"dev-{uuid.uuid4().hex[:8]}",
+        user_id=args.user or str(uuid.uuid4()),
         role=Role(args.role),
         wijken=set(args.wijk),
         ttl_seconds=args.ttl,

@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 _bearer = HTTPBearer(auto_error=False)
 
 
-class HTTPProblem(Exception):
+class HTTPProblem(Exception):  # noqa: N818 - a response, not a failure
     """An error with a status code and a safe, personal-data-free detail."""
 
     def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None):
@@ -104,10 +104,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPProblem)
     async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(StoreUnavailableError)
-    async def _unavailable(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+    async def _unavailable(_: Request, __: StoreUnavailableError) -> JSONResponse:
         log.error("store_unavailable")
         return JSONResponse(
             {"detail": "storage temporarily unavailable, try again", "trace_id": _trace_id()},
@@ -164,8 +166,10 @@ async def _too_large(send: Send, max_bytes: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

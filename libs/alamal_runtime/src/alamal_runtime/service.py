@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from alamal_contracts.topics import dead_letter_topic
 from fastapi import APIRouter, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from alamal_contracts.topics import dead_letter_topic
 from alamal_runtime.auth import TokenVerifier
 from alamal_runtime.http import BodySizeLimit, health_router, install_error_handlers
 from alamal_runtime.messaging.broker import create_broker

@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
     token_public_key: str | None = Field(
         default=None, description="PEM of the gateway's Ed25519 token verification key"
     )
-    token_issuer: str = "alamal-gateway"
+    token_issuer: str = "alamal-gateway"  # noqa: S105 - an issuer name, not a secret
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
@@ -46,5 +46,6 @@ class ServiceSettings(BaseSettings):
         """The verification key's PEM text, from the setting or its file."""
         if self.token_public_key is not None:
             return self.token_public_key
-        assert self.token_public_key_file is not None  # the validator guarantees one is set
+        if self.token_public_key_file is None:
+            raise ValueError("no token verification key configured")
         return self.token_public_key_file.read_text(encoding="ascii")

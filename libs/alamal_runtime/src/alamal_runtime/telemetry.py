@@ -27,7 +27,7 @@ class Telemetry:
 
 
 def setup_telemetry(service: str, *, set_global: bool = True) -> Telemetry:
-    """Build providers for `service`; export over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    """Build providers for `service`; OTLP/HTTP export when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
     resource = Resource.create({"service.name": service, "service.namespace": "alamal"})
     tracer_provider = TracerProvider(resource=resource)
     readers: list[MetricReader] = []

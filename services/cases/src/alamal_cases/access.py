@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from alamal_runtime.auth import Principal, Role
-
 from alamal_cases.domain import Case
+from alamal_runtime.auth import Principal, Role
 
 
 def may_read(principal: Principal, case: Case) -> bool:

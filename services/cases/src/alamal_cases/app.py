@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from alamal_contracts.topics import CASE_OPENED, FAMILY_REGISTERED
-from alamal_runtime.service import ServiceRuntime
-from alamal_runtime.telemetry import Telemetry
 from fastapi import FastAPI
 
 from alamal_cases import api, handlers, store
 from alamal_cases.settings import CasesSettings
+from alamal_contracts.topics import CASE_OPENED, FAMILY_REGISTERED
+from alamal_runtime.service import ServiceRuntime
+from alamal_runtime.telemetry import Telemetry
 
 
 def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -> FastAPI:

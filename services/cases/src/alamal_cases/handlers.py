@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+
+from alamal_cases import store
+from alamal_cases.domain import open_case
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import FamilyRegistered
 from alamal_runtime.events import emit
 from alamal_runtime.store import UnitOfWork
-
-from alamal_cases import store
-from alamal_cases.domain import open_case
 
 SOURCE = "/alamal/cases"
 log = structlog.get_logger(__name__)

@@ -1,7 +1,8 @@
 """Cases' settings: the shared service settings under the `CASES_` prefix."""
 
-from alamal_runtime.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from alamal_runtime.settings import ServiceSettings
 
 
 class CasesSettings(ServiceSettings):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from alamal_cases.domain import Case, CaseStatus, FamilyRef
 from alamal_contracts.codes import Wijk
 from alamal_runtime.store import Doc, Record, Store, UnitOfWork
-
-from alamal_cases.domain import Case, CaseStatus, FamilyRef
 
 CASES = "cases"
 FAMILIES = "families"

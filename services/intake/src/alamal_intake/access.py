@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from alamal_runtime.auth import Principal, Role
-
 from alamal_intake.domain import Family
+from alamal_runtime.auth import Principal, Role
 
 
 def may_register(principal: Principal, *, wijk: str, trusted_person_id: str) -> bool:

@@ -6,15 +6,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from alamal_runtime.events import emit
-from alamal_runtime.http import CurrentPrincipal, HTTPProblem
-from alamal_runtime.store import Store
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from alamal_intake import access
 from alamal_intake.domain import register_family
 from alamal_intake.schemas import FamilyOut, RegisterFamilyIn
 from alamal_intake.store import add_family, get_family
+from alamal_runtime.events import emit
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem
+from alamal_runtime.store import Store
 
 SOURCE = "/alamal/intake"
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from alamal_contracts.topics import FAMILY_REGISTERED
-from alamal_runtime.service import ServiceRuntime
-from alamal_runtime.telemetry import Telemetry
 from fastapi import FastAPI
 
+from alamal_contracts.topics import FAMILY_REGISTERED
 from alamal_intake import api, store
 from alamal_intake.settings import IntakeSettings
+from alamal_runtime.service import ServiceRuntime
+from alamal_runtime.telemetry import Telemetry
 
 
 def create_app(settings: IntakeSettings, *, telemetry: Telemetry | None = None) -> FastAPI:

@@ -14,7 +14,7 @@ from alamal_contracts.codes import (
     Wijk,
     age_band,
 )
-from alamal_contracts.events import ConsentGiven, FamilyRegistered, MemberCount
+from alamal_contracts.events import ConsentFlag, FamilyRegistered, MemberCount
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +98,13 @@ def register_family(
     return family, family_registered(family)
 
 
-def member_counts(members: tuple[Member, ...], *, on_year: int) -> list[MemberCount]:
+def member_counts(members: tuple[Member, ...], *, on_year: int) -> tuple[MemberCount, ...]:
     """How many members the household has per role and age band, in a stable order."""
     counts = Counter((m.role, age_band(m.birth_year, on_year)) for m in members)
-    return [
+    return tuple(
         MemberCount(role=role, age_band=band, count=n)
         for (role, band), n in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1]))
-    ]
+    )
 
 
 def family_registered(family: Family) -> FamilyRegistered:
@@ -112,11 +112,11 @@ def family_registered(family: Family) -> FamilyRegistered:
     return FamilyRegistered(
         family_id=family.id,
         wijk=family.wijk,
-        projects=list(family.projects),
-        members=member_counts(family.members, on_year=family.registered_at.year),
-        languages=sorted(set(family.languages)),
+        projects=family.projects,
+        member_counts=member_counts(family.members, on_year=family.registered_at.year),
+        languages=tuple(sorted(set(family.languages))),
         intake_source=family.intake_source,
         trusted_person_id=family.trusted_person_id,
-        consents=[ConsentGiven(purpose=c.purpose, granted=c.granted) for c in family.consents],
+        consents=tuple(ConsentFlag(purpose=c.purpose, granted=c.granted) for c in family.consents),
         registered_at=family.registered_at,
     )

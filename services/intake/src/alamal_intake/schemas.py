@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
 from alamal_intake.domain import Family, Member, RegisterFamily
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-StaffId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")]
 
 
 def _not_in_future(year: int) -> int:
@@ -67,7 +67,7 @@ class RegisterFamilyIn(Strict):
         list[Language], Field(min_length=1, max_length=10), AfterValidator(_unique)
     ]
     intake_source: IntakeSource
-    trusted_person_id: StaffId | None = Field(
+    trusted_person_id: uuid.UUID | None = Field(
         default=None, description="Assigned trusted person; defaults to the caller"
     )
     consents: Annotated[
@@ -94,7 +94,9 @@ class RegisterFamilyIn(Strict):
             projects=tuple(self.projects),
             languages=tuple(self.languages),
             intake_source=self.intake_source,
-            trusted_person_id=self.trusted_person_id or default_trusted_person,
+            trusted_person_id=(
+                str(self.trusted_person_id) if self.trusted_person_id else default_trusted_person
+            ),
             consents=tuple((c.purpose, c.granted) for c in self.consents),
             consent_text_version=self.consent_text_version,
         )

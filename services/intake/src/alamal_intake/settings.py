@@ -1,7 +1,8 @@
 """Intake's settings: the shared service settings under the `INTAKE_` prefix."""
 
-from alamal_runtime.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from alamal_runtime.settings import ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
-from alamal_runtime.store import Doc, Record, Store, UnitOfWork
-
 from alamal_intake.domain import Consent, Family, Member
+from alamal_runtime.store import Doc, Record, Store, UnitOfWork
 
 FAMILIES = "families"
 

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from alamal_contracts.envelope import CloudEvent, EnvelopeError, from_kafka
 
+from alamal_contracts.envelope import CloudEvent, EnvelopeError, from_kafka
 from alamal_runtime.messaging.dead_letter import DeadLetter, DeadLetterSink
 from alamal_runtime.store import Store, StoreUnavailableError, UnitOfWork
 

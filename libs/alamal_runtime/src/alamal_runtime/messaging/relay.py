@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -57,8 +58,10 @@ class OutboxRelay:
                     "outbox publish",
                     context=context,
                     kind=trace.SpanKind.INTERNAL,
-                    attributes={"messaging.destination.name": record.message.topic,
-                                "messaging.message.id": record.message.id},
+                    attributes={
+                        "messaging.destination.name": record.message.topic,
+                        "messaging.message.id": record.message.id,
+                    },
                 ):
                     await self._publish(record.message)
                 sent.append(record.seq)
@@ -86,7 +89,5 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-            except TimeoutError:
-                pass

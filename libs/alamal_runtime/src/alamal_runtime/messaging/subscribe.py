@@ -28,6 +28,8 @@ def subscribe(
     )
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
+        if isinstance(raw, tuple):  # only batch subscribers receive tuples
+            raise TypeError("batch delivery is not supported here")
         await processor.process(
             Delivery(
                 topic=raw.topic,

@@ -27,8 +27,10 @@ async def ensure_topics(
             return
         try:
             response = await admin.create_topics(
-                [NewTopic(name=t, num_partitions=partitions, replication_factor=replication)
-                 for t in missing]
+                [
+                    NewTopic(name=t, num_partitions=partitions, replication_factor=replication)
+                    for t in missing
+                ]
             )
         except TopicAlreadyExistsError:
             return

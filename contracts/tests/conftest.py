@@ -1,0 +1,111 @@
+"""Shared fixtures: one valid instance of every event."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from alamal_contracts.codes import (
+    AgeBand,
+    ConsentPurpose,
+    IntakeSource,
+    LegalBasis,
+    MemberRole,
+    PartnerKind,
+    Project,
+    ReferralStatus,
+    TopicCode,
+    Urgency,
+    VisitKind,
+    Wijk,
+)
+from alamal_contracts.events import (
+    CaseClosed,
+    CaseOpened,
+    ConsentChanged,
+    ConsentFlag,
+    Event,
+    FamilyRegistered,
+    MemberCount,
+    ReferralEscalated,
+    ReferralUpdated,
+    VisitLogged,
+)
+
+FAMILY = "0b9f4c1e-7d52-4a1b-9b43-5f0c2e8a1d01"
+CASE = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e02"
+STAFF = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f03"
+PARTNER = "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a04"
+REFERRAL = "4f5a6b7c-8d9e-4f0a-9b2c-3d4e5f6a7b05"
+VISIT = "5a6b7c8d-9e0f-4a1b-8c3d-4e5f6a7b8c06"
+AT = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def make_events() -> list[Event]:
+    """Return one valid instance of every event model."""
+    return [
+        FamilyRegistered(
+            family_id=FAMILY,
+            wijk=Wijk.OVERVECHT,
+            projects=(Project.TUSSEN_IN,),
+            member_counts=(
+                MemberCount(role=MemberRole.MOTHER, age_band=AgeBand.AGE_24_64, count=1),
+                MemberCount(role=MemberRole.CHILD, age_band=AgeBand.AGE_4_11, count=2),
+            ),
+            languages=("ar", "nl"),
+            intake_source=IntakeSource.SCHOOL,
+            trusted_person_id=STAFF,
+            consents=(
+                ConsentFlag(purpose=ConsentPurpose.CARE, granted=True),
+                ConsentFlag(purpose=ConsentPurpose.REPORTING, granted=False),
+            ),
+            registered_at=AT,
+        ),
+        ConsentChanged(
+            family_id=FAMILY,
+            purpose=ConsentPurpose.SHARE_SCHOOL,
+            granted=True,
+            changed_at=AT,
+            consent_text_version="2025-01",
+        ),
+        CaseOpened(
+            case_id=CASE, family_id=FAMILY, trusted_person_id=STAFF, wijk=Wijk.WEST, opened_at=AT
+        ),
+        CaseClosed(
+            case_id=CASE, family_id=FAMILY, outcome_codes=("goals-met", "moved_out"), closed_at=AT
+        ),
+        VisitLogged(
+            visit_id=VISIT,
+            case_id=CASE,
+            family_id=FAMILY,
+            kind=VisitKind.HOME_VISIT,
+            occurred_on=date(2025, 3, 1),
+            duration_minutes=90,
+            topic_codes=(TopicCode.PARENTING, TopicCode.MONEY),
+            trusted_person_id=STAFF,
+        ),
+        ReferralEscalated(
+            referral_id=REFERRAL,
+            case_id=CASE,
+            family_id=FAMILY,
+            partner_id=PARTNER,
+            partner_kind=PartnerKind.VEILIG_THUIS,
+            urgency=Urgency.URGENT,
+            reason_codes=("child-safety",),
+            legal_basis=LegalBasis.MELDCODE_OVERRIDE,
+            escalated_at=AT,
+        ),
+        ReferralUpdated(
+            referral_id=REFERRAL,
+            family_id=FAMILY,
+            partner_id=PARTNER,
+            status=ReferralStatus.ACCEPTED,
+            updated_at=AT,
+        ),
+    ]
+
+
+@pytest.fixture(params=make_events(), ids=lambda e: type(e).__name__)
+def event(request: pytest.FixtureRequest) -> Event:
+    """Each valid sample event in turn."""
+    sample: Event = request.param
+    return sample

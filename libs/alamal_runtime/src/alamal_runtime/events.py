@@ -1,0 +1,35 @@
+"""Emitting events through the outbox: envelope, id, time and the caller's trace context."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from opentelemetry import propagate
+
+from alamal_contracts.envelope import to_kafka
+from alamal_contracts.events import Event
+from alamal_runtime.store import OutboxMessage, UnitOfWork
+
+
+def outbox_message(event: Event, *, source: str, now: datetime | None = None) -> OutboxMessage:
+    """Wrap an event as a CloudEvents Kafka record for the outbox, with the current trace."""
+    event_id = str(uuid.uuid4())
+    record = to_kafka(event, event_id=event_id, source=source, time=now or datetime.now(UTC))
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return OutboxMessage(
+        id=event_id,
+        topic=record.topic,
+        key=record.key,
+        value=record.value,
+        headers=record.headers,
+        trace_carrier=carrier,
+    )
+
+
+def emit(uow: UnitOfWork, event: Event, *, source: str) -> OutboxMessage:
+    """Queue `event` in the unit of work's outbox; it is published after the commit."""
+    message = outbox_message(event, source=source)
+    uow.emit(message)
+    return message

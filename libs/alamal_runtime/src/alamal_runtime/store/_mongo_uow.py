@@ -1,0 +1,133 @@
+"""A MongoDB unit of work: one multi-document transaction on one client session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from alamal_runtime.store._common import check_collection, check_doc, utc_now
+from alamal_runtime.store._mongo_codec import (
+    COUNTERS,
+    INBOX,
+    OUTBOX,
+    OUTBOX_COUNTER,
+    inbox_doc,
+    mapped_errors,
+    outbox_docs,
+    record,
+)
+from alamal_runtime.store.base import (
+    Doc,
+    DuplicateError,
+    OutboxMessage,
+    Record,
+    StaleWriteError,
+    StoreUnavailableError,
+    UnitOfWork,
+)
+
+type Db = AsyncDatabase[dict[str, Any]]
+type Session = AsyncClientSession
+
+
+async def store_outbox(db: Db, session: Session, emitted: Sequence[OutboxMessage]) -> None:
+    """Number the emitted messages from the counter and insert them, in the transaction."""
+    counter = await db[COUNTERS].find_one_and_update(
+        {"_id": OUTBOX_COUNTER},
+        {"$inc": {"seq": len(emitted)}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    if counter is None:  # cannot happen: an upsert returning the document after the update
+        raise StoreUnavailableError("the outbox counter could not be incremented")
+    first = int(counter["seq"]) - len(emitted) + 1
+    await db[OUTBOX].insert_many(
+        outbox_docs(emitted, first, utc_now()), ordered=True, session=session
+    )
+
+
+class MongoUnitOfWork(UnitOfWork):
+    """The unit of work of `MongoStore.transaction()`."""
+
+    def __init__(self, db: Db, session: Session) -> None:
+        self._db = db
+        self._session = session
+        self._emitted: list[OutboxMessage] = []
+        self._active = True
+
+    def finish(self) -> list[OutboxMessage]:
+        """End the unit of work's use and hand over the emitted messages."""
+        self._active = False
+        return self._emitted
+
+    def _check(self) -> None:
+        if not self._active:
+            raise RuntimeError("the unit of work has already ended")
+
+    async def _exists(self, collection: str, key: str) -> bool:
+        found = await self._db[collection].find_one({"_id": key}, {"_id": 1}, session=self._session)
+        return found is not None
+
+    async def get(self, collection: str, doc_id: str) -> Record | None:
+        """Read one document, including this unit of work's own writes."""
+        self._check()
+        with mapped_errors():
+            doc = await self._db[check_collection(collection)].find_one(
+                {"_id": doc_id}, session=self._session
+            )
+        return None if doc is None else record(doc)
+
+    async def insert(self, collection: str, doc_id: str, data: Doc) -> Record:
+        """Insert a new document at version 1; DuplicateError if the id exists."""
+        self._check()
+        check_collection(collection)
+        check_doc(data)
+        with mapped_errors():
+            # A failed write aborts a MongoDB transaction: look first, so that a duplicate is
+            # reported without spoiling the unit of work (as in SQLite).
+            if await self._exists(collection, doc_id):
+                raise DuplicateError(f"{collection}/{doc_id} already exists")
+            doc = {"_id": doc_id, "_v": 1, **data}
+            await self._db[collection].insert_one(doc, session=self._session)
+        return Record(id=doc_id, version=1, data=dict(data))
+
+    async def replace(
+        self, collection: str, doc_id: str, data: Doc, *, expected_version: int
+    ) -> Record:
+        """Replace a document at `expected_version`; StaleWriteError otherwise."""
+        self._check()
+        check_collection(collection)
+        check_doc(data)
+        with mapped_errors():
+            result = await self._db[collection].replace_one(
+                {"_id": doc_id, "_v": expected_version},
+                {"_v": expected_version + 1, **data},
+                session=self._session,
+            )
+        if result.matched_count != 1:
+            raise StaleWriteError(f"{collection}/{doc_id} is not at version {expected_version}")
+        return Record(id=doc_id, version=expected_version + 1, data=dict(data))
+
+    def emit(self, message: OutboxMessage) -> None:
+        """Queue an event; it is stored at commit, in emit order."""
+        self._check()
+        self._emitted.append(message)
+
+    async def claim_inbox(self, consumer: str, event_id: str) -> bool:
+        """Record the event as handled by `consumer`; False if it already was."""
+        self._check()
+        doc = inbox_doc(consumer, event_id, utc_now())
+        with mapped_errors():
+            if await self._exists(INBOX, doc["_id"]):
+                return False
+            try:
+                await self._db[INBOX].insert_one(doc, session=self._session)
+            except DuplicateKeyError as exc:
+                raise StaleWriteError("event claimed concurrently; retry the unit of work") from exc
+        return True

@@ -1,0 +1,272 @@
+"""Blocking SQLite statements; `SqliteStore` runs every one of them on its single worker thread."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from alamal_runtime.store._common import ID_FIELD
+from alamal_runtime.store.base import (
+    Doc,
+    DuplicateError,
+    OutboxMessage,
+    OutboxRecord,
+    Record,
+    Scalar,
+    StaleWriteError,
+)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    trace_carrier TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    handled_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+"""
+# json_type of the stored value must match the filter's type, so that True never equals 1 and a
+# string never equals a nested object's JSON text (the same answers MongoDB gives).
+_JSON_TYPES: dict[type, str] = {
+    bool: "'true', 'false'",
+    int: "'integer', 'real'",
+    float: "'integer', 'real'",
+    str: "'text'",
+}
+# Errors that mean "try again later" rather than a bug in the statement.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+    }
+)
+
+
+def is_unavailable(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error means the database cannot be used right now."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
+
+
+def connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sqlite3.Connection:
+    """Open a connection in explicit-transaction mode with durable settings."""
+    conn = sqlite3.connect(path, autocommit=True, timeout=busy_timeout_ms / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+    if path != ":memory:":
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise sqlite3.OperationalError(f"could not switch {path} to WAL (got {mode})")
+    # FULL fsyncs the WAL at every commit: a commit that returned survives a power cut.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+    return conn
+
+
+def begin(conn: sqlite3.Connection) -> None:
+    """Start a write transaction, taking the database write lock now (not at the first write)."""
+    rollback(conn)  # left open only if an earlier rollback failed
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def commit(conn: sqlite3.Connection, emitted: Sequence[OutboxMessage], now: datetime) -> None:
+    """Store the emitted messages in emit order, then commit."""
+    if emitted:
+        rows = [
+            (
+                m.id,
+                m.topic,
+                m.key,
+                m.value,
+                json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in m.headers]),
+                json.dumps(dict(m.trace_carrier)),
+                now.isoformat(),
+            )
+            for m in emitted
+        ]
+        try:
+            conn.executemany(
+                "INSERT INTO outbox (id, topic, key, value, headers, trace_carrier, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError("an emitted event id is already in the outbox") from exc
+    conn.execute("COMMIT")
+
+
+def _record(row: tuple[str, int, str]) -> Record:
+    doc_id, version, body = row
+    return Record(id=doc_id, version=version, data=json.loads(body))
+
+
+def _dumps(data: Doc) -> str:
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def get(conn: sqlite3.Connection, collection: str, doc_id: str) -> Record | None:
+    """One document, or None."""
+    row = conn.execute(
+        "SELECT id, version, body FROM documents WHERE collection = ? AND id = ?",
+        (collection, doc_id),
+    ).fetchone()
+    return None if row is None else _record(row)
+
+
+def insert(conn: sqlite3.Connection, collection: str, doc_id: str, data: Doc) -> Record:
+    """Insert at version 1; DuplicateError if the id exists."""
+    try:
+        conn.execute(
+            "INSERT INTO documents (collection, id, version, body) VALUES (?, ?, 1, ?)",
+            (collection, doc_id, _dumps(data)),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateError(f"{collection}/{doc_id} already exists") from exc
+    return Record(id=doc_id, version=1, data=data)
+
+
+def replace(
+    conn: sqlite3.Connection, collection: str, doc_id: str, data: Doc, expected_version: int
+) -> Record:
+    """Replace the document if it is still at `expected_version`."""
+    cur = conn.execute(
+        "UPDATE documents SET body = ?, version = version + 1"
+        " WHERE collection = ? AND id = ? AND version = ?",
+        (_dumps(data), collection, doc_id, expected_version),
+    )
+    if cur.rowcount != 1:
+        raise StaleWriteError(f"{collection}/{doc_id} is not at version {expected_version}")
+    return Record(id=doc_id, version=expected_version + 1, data=data)
+
+
+def _path(field: str) -> str:
+    # Field names are validated by _common.check_field, so splicing them is safe; a literal
+    # (not a bound parameter) is what lets SQLite match the expression index.
+    return f"json_extract(body, '$.{field}')"
+
+
+def find(
+    conn: sqlite3.Connection,
+    collection: str,
+    where: Mapping[str, Scalar],
+    order_by: str | None,
+    descending: bool,
+    limit: int,
+) -> list[Record]:
+    """Documents whose top-level fields equal `where`, ordered, at most `limit`."""
+    clauses = ["collection = ?"]
+    params: list[Any] = [collection]
+    for field, value in where.items():
+        if value is None:
+            clauses.append(f"{_path(field)} IS NULL")
+            continue
+        json_types = _JSON_TYPES.get(type(value))
+        if json_types is None:
+            raise TypeError(f"cannot filter on {type(value).__name__} values")
+        clauses.append(f"{_path(field)} = ?")
+        clauses.append(f"json_type(body, '$.{field}') IN ({json_types})")
+        params.append(value)
+    direction = "DESC" if descending else "ASC"
+    order = f"id {direction}"
+    if order_by is not None and order_by != ID_FIELD:
+        order = f"{_path(order_by)} {direction}, {order}"
+    sql = f"SELECT id, version, body FROM documents WHERE {' AND '.join(clauses)}"  # noqa: S608
+    rows = conn.execute(f"{sql} ORDER BY {order} LIMIT ?", (*params, limit)).fetchall()
+    return [_record(row) for row in rows]
+
+
+def ensure_index(conn: sqlite3.Connection, collection: str, fields: Sequence[str]) -> None:
+    """An expression index on (collection, the fields' JSON values)."""
+    name = f"doc__{collection}__{'__'.join(fields)}".replace("-", "_")
+    columns = ", ".join(_path(field) for field in fields)
+    conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON documents (collection, {columns})')
+
+
+def claim_inbox(conn: sqlite3.Connection, consumer: str, event_id: str, now: datetime) -> bool:
+    """Record the event as handled; False if it already was."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO inbox (consumer, event_id, handled_at) VALUES (?, ?, ?)",
+        (consumer, event_id, now.isoformat()),
+    )
+    return cur.rowcount == 1
+
+
+def outbox_pending(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
+    """Unsent messages, oldest first."""
+    rows = conn.execute(
+        "SELECT seq, id, topic, key, value, headers, trace_carrier, created_at FROM outbox"
+        " WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        OutboxRecord(
+            seq=seq,
+            message=OutboxMessage(
+                id=msg_id,
+                topic=topic,
+                key=key,
+                value=bytes(value),
+                headers=tuple((k, base64.b64decode(v)) for k, v in json.loads(headers)),
+                trace_carrier=json.loads(carrier),
+            ),
+            created_at=datetime.fromisoformat(created_at),
+        )
+        for seq, msg_id, topic, key, value, headers, carrier, created_at in rows
+    ]
+
+
+def outbox_mark_sent(conn: sqlite3.Connection, seqs: Sequence[int], now: datetime) -> None:
+    """Mark messages published, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL",
+            [(now.isoformat(), seq) for seq in seqs],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def outbox_backlog(conn: sqlite3.Connection) -> int:
+    """How many messages wait to be published."""
+    (count,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
+    return int(count)

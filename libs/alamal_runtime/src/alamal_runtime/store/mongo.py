@@ -1,0 +1,248 @@
+"""The production store: one MongoDB database per service, through PyMongo's async API.
+
+Documents live one collection per document collection (`_id` = id, `_v` = version, fields at top
+level, so indexes and filters work natively). Every unit of work is a multi-document transaction
+(snapshot reads, majority writes), so it needs a replica set or mongos; `open()` refuses a
+standalone server. Outbox messages get their `seq` from a counter incremented in the same
+transaction, so two units of work that emit contend on the counter and commit in `seq` order.
+
+mongoeco (the test server) detects conflicts globally: any commit made while a transaction is
+open fails that transaction. Against mongoeco this store therefore runs its writes one at a time
+within the process, so that tests see the conflicts a real server would report, and no others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.errors import PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
+from pymongo.write_concern import WriteConcern
+
+from alamal_runtime.store._common import (
+    ID_FIELD,
+    check_collection,
+    check_field,
+    check_fields,
+    check_limit,
+    check_not_nested,
+    normalize_filter,
+    utc_now,
+)
+from alamal_runtime.store._mongo_codec import (
+    COUNTERS,
+    OUTBOX,
+    OUTBOX_COUNTER,
+    is_mongoeco,
+    mapped_errors,
+    outbox_record,
+    record,
+    transactions_supported,
+)
+from alamal_runtime.store._mongo_uow import Db, MongoUnitOfWork, store_outbox
+from alamal_runtime.store.base import (
+    OutboxRecord,
+    Record,
+    Scalar,
+    Store,
+    StoreUnavailableError,
+    UnitOfWork,
+)
+
+
+def database_from_url(url: str) -> str | None:
+    """The database named in a MongoDB URL's path (`mongodb://host/dbname`), if any."""
+    name = unquote(urlsplit(url).path.lstrip("/"))
+    return name or None
+
+
+class MongoStore(Store):
+    """A service's store in one MongoDB database (replica set, mongos or mongoeco)."""
+
+    def __init__(
+        self, url: str, database: str | None = None, *, server_selection_timeout_ms: int = 5000
+    ) -> None:
+        super().__init__()
+        name = database or database_from_url(url)
+        if not name:
+            raise ValueError("name the MongoDB database in the URL path or the `database` argument")
+        self._url = url
+        self._database = name
+        self._timeout_ms = server_selection_timeout_ms
+        self._client: AsyncMongoClient[dict[str, Any]] | None = None
+        self._db: Db | None = None
+        self._serial: asyncio.Lock | None = None  # only against mongoeco, see the module doc
+        self._serial_owner: asyncio.Task[Any] | None = None
+
+    @property
+    def database(self) -> str:
+        """The database this store uses."""
+        return self._database
+
+    def _require_db(self) -> Db:
+        if self._db is None:
+            raise StoreUnavailableError("the MongoDB store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        """Connect, refuse a standalone server, and create the outbox indexes; idempotent."""
+        if self._client is not None:
+            return
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self._url, serverSelectionTimeoutMS=self._timeout_ms, tz_aware=True
+        )
+        try:
+            with mapped_errors():
+                info = await client.admin.command("hello")
+                if not transactions_supported(info):
+                    info |= await client.admin.command("buildInfo")
+                    if not transactions_supported(info):
+                        raise StoreUnavailableError(
+                            "MongoDB at the store URL is a standalone server: the store needs a"
+                            " replica set (or mongos) for atomic outbox writes; start mongod with"
+                            " --replSet and run rs.initiate()"
+                        )
+                db = client.get_database(self._database, write_concern=WriteConcern("majority"))
+                await db[OUTBOX].create_index([("seq", ASCENDING)], unique=True, name="seq")
+                await db[OUTBOX].create_index(
+                    [("sent_at", ASCENDING), ("seq", ASCENDING)], name="pending"
+                )
+                await db[COUNTERS].update_one(
+                    {"_id": OUTBOX_COUNTER}, {"$setOnInsert": {"seq": 0}}, upsert=True
+                )
+        except BaseException:
+            await client.close()
+            raise
+        self._client, self._db = client, db
+        self._serial = asyncio.Lock() if is_mongoeco(info) else None
+
+    @asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[None]:
+        """Hold the in-process write lock when the server is mongoeco; else do nothing."""
+        lock = self._serial
+        if lock is None:
+            yield
+            return
+        current = asyncio.current_task()
+        check_not_nested(current, self._serial_owner)
+        async with lock:
+            self._serial_owner = current
+            try:
+                yield
+            finally:
+                self._serial_owner = None
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        client, self._client, self._db = self._client, None, None
+        if client is not None:
+            await client.close()
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailableError unless the server answers a ping."""
+        db = self._require_db()
+        with mapped_errors():
+            await db.command("ping")
+
+    async def ensure_index(self, collection: str, fields: Sequence[str]) -> None:
+        """Create an ascending compound index on the fields; idempotent."""
+        db = self._require_db()
+        keys = [(field, ASCENDING) for field in check_fields(fields)]
+        async with self._serialized():
+            with mapped_errors():
+                await db[check_collection(collection)].create_index(keys)
+
+    async def get(self, collection: str, doc_id: str) -> Record | None:
+        """Read one committed document."""
+        db = self._require_db()
+        with mapped_errors():
+            doc = await db[check_collection(collection)].find_one({"_id": doc_id})
+        return None if doc is None else record(doc)
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Scalar] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 100,
+    ) -> list[Record]:
+        """Committed documents whose top-level fields equal `where`."""
+        db = self._require_db()
+        direction = DESCENDING if descending else ASCENDING
+        sort = [("_id", direction)]
+        if order_by is not None and check_field(order_by) != ID_FIELD:
+            sort.insert(0, (order_by, direction))
+        cursor = db[check_collection(collection)].find(normalize_filter(where))
+        with mapped_errors():
+            docs = await cursor.sort(sort).limit(check_limit(limit)).to_list()
+        return [record(doc) for doc in docs]
+
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Open a unit of work as a MongoDB transaction; commit on clean exit, else abort."""
+        return self._transaction()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[UnitOfWork]:
+        db = self._require_db()
+        async with self._serialized():
+            session = db.client.start_session()
+            try:
+                with mapped_errors():
+                    await session.start_transaction(
+                        read_concern=ReadConcern("snapshot"),
+                        write_concern=WriteConcern("majority"),
+                        read_preference=ReadPreference.PRIMARY,
+                    )
+                uow = MongoUnitOfWork(db, session)
+                try:
+                    yield uow
+                    emitted = uow.finish()
+                    with mapped_errors():
+                        if emitted:
+                            await store_outbox(db, session, emitted)
+                        await session.commit_transaction()
+                except BaseException:
+                    uow.finish()
+                    if session.in_transaction:
+                        with suppress(PyMongoError):
+                            await session.abort_transaction()
+                    raise
+            finally:
+                with suppress(PyMongoError):
+                    await session.end_session()
+        if emitted:
+            self._notify_outbox_committed()
+
+    async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
+        """Unsent outbox messages in `seq` order."""
+        db = self._require_db()
+        cursor = db[OUTBOX].find({"sent_at": None}).sort("seq", ASCENDING)
+        with mapped_errors():
+            docs = await cursor.limit(check_limit(limit)).to_list()
+        return [outbox_record(doc) for doc in docs]
+
+    async def outbox_mark_sent(self, seqs: Sequence[int]) -> None:
+        """Mark outbox messages as published."""
+        if not seqs:
+            return
+        db = self._require_db()
+        async with self._serialized():
+            with mapped_errors():
+                await db[OUTBOX].update_many(
+                    {"seq": {"$in": list(seqs)}, "sent_at": None},
+                    {"$set": {"sent_at": utc_now()}},
+                )
+
+    async def outbox_backlog(self) -> int:
+        """How many outbox messages wait to be published."""
+        db = self._require_db()
+        with mapped_errors():
+            return await db[OUTBOX].count_documents({"sent_at": None})

@@ -1,0 +1,95 @@
+"""Store fixtures: every contract test runs against SQLite, mongoeco's wire server and, when
+`MONGODB_URL` is set, a real MongoDB (a replica set)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from alamal_runtime.store import OutboxMessage, Store
+from alamal_runtime.store.mongo import MongoStore
+from alamal_runtime.store.sqlite import SqliteStore
+from alamal_stack.mongoeco_server import MongoecoServer
+
+type StoreFactory = Callable[[], Store]
+"""Builds an unopened store on the same file or database every time it is called."""
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("mongo-wire", id="mongo-wire", marks=pytest.mark.integration),
+    pytest.param("mongodb", id="mongodb", marks=pytest.mark.integration),
+]
+
+
+@pytest.fixture(scope="session")
+def mongoeco_uri() -> Iterator[str]:
+    """One mongoeco wire server for the whole session."""
+    with MongoecoServer() as server:
+        yield server.uri
+
+
+def _mongo_url(backend: str, request: pytest.FixtureRequest) -> str:
+    if backend == "mongo-wire":
+        uri: str = request.getfixturevalue("mongoeco_uri")
+        return uri
+    url = os.environ.get("MONGODB_URL")
+    if not url:
+        pytest.skip("set MONGODB_URL (a replica set) to run the contract against real MongoDB")
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    """A factory for one backend, on a fresh file or database per test."""
+    backend: str = request.param
+    if backend == "sqlite":
+        path = tmp_path / "store" / "service.sqlite3"
+        yield lambda: SqliteStore(path)
+        return
+    url = _mongo_url(backend, request)
+    # A fresh database per test: mongoeco slows down as collections grow.
+    database = f"alamal_test_{uuid.uuid4().hex[:12]}"
+    yield lambda: MongoStore(url, database, server_selection_timeout_ms=5000)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        url, serverSelectionTimeoutMS=5000
+    )
+    try:
+        await client.drop_database(database)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> AsyncIterator[Store]:
+    """An open store on a fresh file or database."""
+    opened = store_factory()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+type MessageFactory = Callable[[str], OutboxMessage]
+
+
+def _message(event_id: str) -> OutboxMessage:
+    return OutboxMessage(
+        id=event_id,
+        topic="test.thing-happened.v1",
+        key="family-1",
+        value=f'{{"id": "{event_id}"}}'.encode(),
+        headers=(("ce_id", event_id.encode()), ("raw", b"\x00\xff")),
+        trace_carrier={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+    )
+
+
+@pytest.fixture
+def make_message() -> MessageFactory:
+    """Builds outbox messages with headers and a trace carrier, so every field round-trips."""
+    return _message
