@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from alamal_runtime.auth import Role, generate_keypair, mint_token
 from alamal_stack.tansu import TansuBroker
 
