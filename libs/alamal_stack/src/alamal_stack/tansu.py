@@ -93,6 +93,11 @@ class TansuBroker:
         return None if self._log_dir is None else self._log_dir / "tansu.log"
 
     @property
+    def pid(self) -> int | None:
+        """Process id of the broker while it runs (fault tests pause it with SIGSTOP)."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def running(self) -> bool:
         """Whether the broker process is alive."""
         return self._proc is not None and self._proc.poll() is None

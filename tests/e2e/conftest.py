@@ -1,0 +1,86 @@
+"""End-to-end fixtures: the whole embedded stack, started as a user would start it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from alamal_runtime.auth import Role, mint_token
+from alamal_stack.runner import EmbeddedStack
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedStack]:
+    """The embedded stack on free ports with its own data folder, for one test module."""
+    data = tmp_path_factory.mktemp("stack")
+    async with EmbeddedStack(data, base_port=0, ready_timeout=90) as running:
+        yield running
+
+
+def token(stack: EmbeddedStack, *, user_id: str, role: Role, wijken: set[str]) -> str:
+    """A service token signed with the stack's dev key."""
+    private = Path(stack.keys.signing).read_text(encoding="ascii")
+    return mint_token(private, user_id=user_id, role=role, wijken=wijken)
+
+
+def family_body(trusted_person_id: str, *, wijk: str = "overvecht") -> dict[str, Any]:
+    """A valid registration with planted personal values that must never leave intake."""
+    return {
+        "members": [
+            {
+                "role": "mother",
+                "birth_year": 1984,
+                "first_name": "Fatima",
+                "surname": "El Amrani",
+                "languages": ["ar", "nl"],
+            },
+            {"role": "child", "birth_year": 2016, "first_name": "Yasmine"},
+        ],
+        "wijk": wijk,
+        "languages": ["ar", "nl"],
+        "intake_source": "school",
+        "trusted_person_id": trusted_person_id,
+        "consents": [
+            {"purpose": "care", "granted": True},
+            {"purpose": "reporting", "granted": True},
+        ],
+    }
+
+
+class Staff:
+    """A trusted person calling the services over HTTP with her own token."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.user_id = str(uuid.uuid4())
+        self.headers = {
+            "Authorization": "Bearer "
+            + token(stack, user_id=self.user_id, role=Role.TRUSTED_PERSON, wijken={"overvecht"})
+        }
+        self.stack = stack
+
+    async def register(self, client: httpx.AsyncClient) -> str:
+        """Register a family at intake; return its id."""
+        response = await client.post(
+            f"{self.stack.urls['intake']}/families",
+            json=family_body(self.user_id),
+            headers=self.headers,
+        )
+        assert response.status_code == 201, response.text
+        family_id: str = response.json()["id"]
+        return family_id
+
+    async def cases(self, client: httpx.AsyncClient, family_id: str) -> list[dict[str, Any]]:
+        """The family's cases as the cases service shows them to her."""
+        response = await client.get(
+            f"{self.stack.urls['cases']}/cases",
+            params={"family_id": family_id},
+            headers=self.headers,
+        )
+        assert response.status_code == 200, response.text
+        cases: list[dict[str, Any]] = response.json()
+        return cases
