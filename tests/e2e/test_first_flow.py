@@ -40,7 +40,7 @@ async def wait_for_cases(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, until: int, timeout: float = 15.0
+    bootstrap: str, topic: str, *, until: int, within: float = 15.0
 ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
     """Read a topic from the start until `until` records came or the time is up."""
     consumer = AIOKafkaConsumer(
