@@ -1,0 +1,131 @@
+"""Intake test fixtures: the service in-process on the session broker, its own store per module."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from alamal_intake.app import create_app
+from alamal_intake.settings import IntakeSettings
+from alamal_runtime.auth import Role
+from alamal_runtime.telemetry import setup_telemetry
+
+type Mint = Callable[..., str]
+
+PLANTED_NAMES = ("Fatima", "El Amrani", "Yasmine")
+"""Personal values planted in every registration; they must never leave intake's store."""
+PLANTED_BIRTH_YEARS = (1984, 2016)
+
+
+def family_body(
+    trusted_person_id: str | None = None, *, wijk: str = "overvecht", **overrides: Any
+) -> dict[str, Any]:
+    """A valid POST /families body carrying the planted names and birth years."""
+    body: dict[str, Any] = {
+        "members": [
+            {
+                "role": "mother",
+                "birth_year": PLANTED_BIRTH_YEARS[0],
+                "first_name": PLANTED_NAMES[0],
+                "surname": PLANTED_NAMES[1],
+                "languages": ["ar", "nl"],
+            },
+            {"role": "child", "birth_year": PLANTED_BIRTH_YEARS[1], "first_name": PLANTED_NAMES[2]},
+        ],
+        "wijk": wijk,
+        "projects": ["tussen-in"],
+        "languages": ["nl", "ar"],
+        "intake_source": "school",
+        "consents": [
+            {"purpose": "care", "granted": True},
+            {"purpose": "reporting", "granted": False},
+        ],
+    }
+    if trusted_person_id is not None:
+        body["trusted_person_id"] = trusted_person_id
+    body.update(overrides)
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A staff user with her own service token."""
+
+    user_id: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def caller(mint: Mint) -> Callable[..., Caller]:
+    """Make a caller: `caller(Role.COORDINATOR, wijken={"overvecht"})`, with a fresh user id."""
+
+    def _caller(role: Role, *, wijken: set[str] | None = None, **kw: object) -> Caller:
+        user_id = str(uuid.uuid4())
+        token = mint(user_id=user_id, role=role, wijken=wijken or set(), **kw)
+        return Caller(user_id=user_id, headers={"Authorization": f"Bearer {token}"})
+
+    return _caller
+
+
+@pytest.fixture(scope="module")
+async def client(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, token_keys: tuple[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Intake running in-process (lifespan started) on the session broker; one store per module."""
+    _, public_pem = token_keys
+    store_dir = tmp_path_factory.mktemp("intake")
+    settings = IntakeSettings(
+        store_url=f"sqlite:///{store_dir}/intake.sqlite3",
+        kafka_bootstrap=kafka_bootstrap,
+        token_public_key=public_pem,
+        profile="test",
+    )
+    app = create_app(settings, telemetry=setup_telemetry("intake", set_global=False))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake.test", timeout=10
+        ) as http,
+    ):
+        yield http
+
+
+async def read_topic_until(
+    bootstrap: str,
+    topic: str,
+    found: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    *,
+    timeout: float = 15.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `topic` from the start in a fresh group until `found(records)` or the time is up."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-intake-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=1000,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while not found(records) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(messages)
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    return records
+
