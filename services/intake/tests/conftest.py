@@ -104,7 +104,7 @@ async def read_topic_until(
     topic: str,
     found: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     *,
-    timeout: float = 15.0,
+    within: float = 15.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read `topic` from the start in a fresh group until `found(records)` or the time is up."""
     consumer = AIOKafkaConsumer(
@@ -119,7 +119,7 @@ async def read_topic_until(
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not found(records) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
