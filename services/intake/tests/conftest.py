@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -124,8 +123,6 @@ async def read_topic_until(
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 records.extend(messages)
-            await asyncio.sleep(0)
     finally:
         await consumer.stop()
     return records
-

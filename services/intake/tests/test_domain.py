@@ -84,8 +84,8 @@ def test_member_counts_put_each_age_in_its_band(age: int, band: AgeBand) -> None
 def test_member_counts_count_members_sharing_role_and_band() -> None:
     counts = member_counts((MOTHER, CHILD, TWIN), on_year=2025)
     assert counts == (
-        MemberCount(role=MemberRole.CHILD, age_band=AgeBand.AGE_4_11, count=2),
         MemberCount(role=MemberRole.MOTHER, age_band=AgeBand.AGE_24_64, count=1),
+        MemberCount(role=MemberRole.CHILD, age_band=AgeBand.AGE_4_11, count=2),
     )
 
 
@@ -116,8 +116,15 @@ def test_member_counts_order_is_stable_whatever_the_input_order() -> None:
     orders = {member_counts(p, on_year=2025) for p in itertools.permutations(household)}
     assert len(orders) == 1
     (counts,) = orders
-    keys = [(c.role, c.age_band) for c in counts]
-    assert keys == sorted(keys)
+    # Household order: mother, father, child, youth, other; within a role youngest band first.
+    assert [(c.role.value, c.age_band.value) for c in counts] == [
+        ("mother", "24-64"),
+        ("father", "24-64"),
+        ("child", "0-3"),
+        ("child", "4-11"),
+        ("youth", "12-17"),
+        ("other", "65+"),
+    ]
     assert sum(c.count for c in counts) == len(household)
 
 
@@ -150,8 +157,8 @@ def test_register_family_announces_a_thin_event() -> None:
         wijk=Wijk.OVERVECHT,
         projects=(Project.TUSSEN_IN, Project.JONGEREN),
         member_counts=(
-            MemberCount(role=MemberRole.CHILD, age_band=AgeBand.AGE_4_11, count=2),
             MemberCount(role=MemberRole.MOTHER, age_band=AgeBand.AGE_24_64, count=1),
+            MemberCount(role=MemberRole.CHILD, age_band=AgeBand.AGE_4_11, count=2),
         ),
         languages=("ar", "nl"),
         intake_source=IntakeSource.SCHOOL,

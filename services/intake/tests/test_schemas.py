@@ -190,4 +190,3 @@ def test_every_bad_field_is_named_at_once() -> None:
     body["members"][0]["birth_year"] = NEXT_YEAR
     body["languages"] = ["xyz"]
     assert error_locations(body) >= {("wijk",), ("members", 0, "birth_year"), ("languages", 0)}
-

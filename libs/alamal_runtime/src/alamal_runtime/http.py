@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any, Protocol
 
 import structlog
@@ -140,19 +141,28 @@ class BodySizeLimit:
                 await _too_large(send, self.max_bytes)
                 return
         received = 0
+        refused = started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    refused = True
                     raise _BodyTooLargeError
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLargeError:
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # FastAPI turns any error while reading a body into its own 400: drop that answer.
+            if not refused:
+                started = True
+                await send(message)
+
+        with contextlib.suppress(_BodyTooLargeError):
+            await self.app(scope, limited_receive, guarded_send)
+        if refused and not started:
             await _too_large(send, self.max_bytes)
 
 
@@ -173,3 +183,8 @@ async def _too_large(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def field_error(field: str, message: str, *, kind: str = "value_error") -> RequestValidationError:
+    """A 422 for one body field found invalid after parsing, shaped like every other 422."""
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": kind}])

@@ -12,8 +12,9 @@ from alamal_intake import access
 from alamal_intake.domain import register_family
 from alamal_intake.schemas import FamilyOut, RegisterFamilyIn
 from alamal_intake.store import add_family, get_family
+from alamal_runtime.auth import Role
 from alamal_runtime.events import emit
-from alamal_runtime.http import CurrentPrincipal, HTTPProblem
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
 from alamal_runtime.store import Store
 
 SOURCE = "/alamal/intake"
@@ -39,6 +40,8 @@ async def register(
         principal, wijk=command.wijk.value, trusted_person_id=command.trusted_person_id
     ):
         raise HTTPProblem(403, "not allowed to register a family for this wijk or trusted person")
+    if body.trusted_person_id is None and principal.role is not Role.TRUSTED_PERSON:
+        raise field_error("trusted_person_id", "required: name the family's trusted person")
     family, event = register_family(
         command,
         family_id=str(uuid.uuid4()),

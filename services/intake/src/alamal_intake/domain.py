@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alamal_contracts.codes import (
+    AgeBand,
     ConsentPurpose,
     IntakeSource,
     MemberRole,
@@ -101,9 +102,12 @@ def register_family(
 def member_counts(members: tuple[Member, ...], *, on_year: int) -> tuple[MemberCount, ...]:
     """How many members the household has per role and age band, in a stable order."""
     counts = Counter((m.role, age_band(m.birth_year, on_year)) for m in members)
+    roles, bands = list(MemberRole), list(AgeBand)  # declaration order: roles, then youngest first
     return tuple(
         MemberCount(role=role, age_band=band, count=n)
-        for (role, band), n in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1]))
+        for (role, band), n in sorted(
+            counts.items(), key=lambda item: (roles.index(item[0][0]), bands.index(item[0][1]))
+        )
     )
 
 

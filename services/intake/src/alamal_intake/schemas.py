@@ -74,7 +74,7 @@ class RegisterFamilyIn(Strict):
         list[ConsentIn], Field(max_length=len(ConsentPurpose)), AfterValidator(_one_per_purpose)
     ] = []
     consent_text_version: Annotated[
-        str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+        str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")
     ] = "2026-1"
 
     def to_command(self, *, default_trusted_person: str) -> RegisterFamily:
