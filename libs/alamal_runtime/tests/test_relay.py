@@ -172,14 +172,16 @@ async def running(relay: OutboxRelay) -> AsyncIterator[None]:
             await task
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], *, what: str, timeout: float) -> None:
-    """Poll `check` until true; fail the test naming `what` after `timeout` seconds."""
+async def wait_until(check: Callable[[], Awaitable[bool]], *, what: str, within: float) -> None:
+    """Poll `check` until true; fail the test naming `what` after `within` seconds."""
     try:
-        async with asyncio.timeout(timeout):
-            while not await check():
+        async with asyncio.timeout(within):
+            while True:
+                if await check():
+                    return
                 await asyncio.sleep(0.05)
     except TimeoutError:
-        pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        pytest.fail(f"timed out after {within}s waiting for {what}")
 
 
 async def backlog_is_empty(store: Store) -> bool:
@@ -190,15 +192,11 @@ async def test_events_of_one_family_are_published_in_commit_order_then_marked_se
     broker: KafkaBroker, kafka_bootstrap: str, topic: str, sqlite_store: SqliteStore
 ) -> None:
     a, b, c = (str(uuid.uuid4()) for _ in range(3))
-    relay = OutboxRelay(
-        sqlite_store, kafka_publish(broker, topic), batch_size=2, poll_seconds=0.1
-    )
+    relay = OutboxRelay(sqlite_store, kafka_publish(broker, topic), batch_size=2, poll_seconds=0.1)
     async with running(relay):
         # Committed while the relay runs: each commit wakes it.
         emitted = await emit_units(sqlite_store, [[a, b], [a], [c, a, b], [b], [a, c], [a]])
-        await wait_until(
-            lambda: backlog_is_empty(sqlite_store), what="an empty outbox", timeout=10
-        )
+        await wait_until(lambda: backlog_is_empty(sqlite_store), what="an empty outbox", within=10)
     records = await read_all(kafka_bootstrap, topic, len(emitted))
 
     assert ids_by_key(records) == expected_by_key(emitted)
@@ -227,9 +225,7 @@ async def test_failed_publishes_are_retried_in_order_without_loss_or_duplicates(
     relay = OutboxRelay(sqlite_store, flaky, poll_seconds=0.1, max_backoff_seconds=0.4)
 
     async with running(relay):
-        await wait_until(
-            lambda: backlog_is_empty(sqlite_store), what="an empty outbox", timeout=10
-        )
+        await wait_until(lambda: backlog_is_empty(sqlite_store), what="an empty outbox", within=10)
     records = await read_all(kafka_bootstrap, topic, len(emitted))
 
     assert ids_by_key(records) == {family: ids}
@@ -257,7 +253,7 @@ async def test_outbox_rows_committed_without_a_relay_are_published_after_a_resta
         assert await after.outbox_backlog() == len(emitted)
         relay = OutboxRelay(after, kafka_publish(broker, topic), poll_seconds=0.1)
         async with running(relay):
-            await wait_until(lambda: backlog_is_empty(after), what="an empty outbox", timeout=10)
+            await wait_until(lambda: backlog_is_empty(after), what="an empty outbox", within=10)
     finally:
         await after.close()
     records = await read_all(kafka_bootstrap, topic, len(emitted))

@@ -41,7 +41,7 @@ class Delivery:
     offset: int
     key: bytes | None
     value: bytes
-    headers: Sequence[tuple[str, bytes]]
+    headers: Sequence[tuple[str, bytes | None]]
 
 
 class EventProcessor:
@@ -82,7 +82,8 @@ class EventProcessor:
                     await asyncio.sleep(self._unavailable_pause)
                     raise
                 except Exception as exc:
-                    last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    # The type only: a handler's message may quote personal data from the store.
+                    last_error = type(exc).__name__
                     log.warning("handler_failed", attempt=attempt + 1, error=type(exc).__name__)
                     if attempt < self._retries:
                         await asyncio.sleep(self._backoff * (2**attempt))

@@ -16,6 +16,7 @@ SOURCE_OFFSET = "dlq-source-offset"
 CONSUMER = "dlq-consumer"
 FAILED_AT = "dlq-failed-at"
 BINARY_HEADER_PREFIX = "dlq-b64-"
+NULL_HEADER_PREFIX = "dlq-null-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class DeadLetter:
     source_offset: int
     key: bytes | None
     value: bytes
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
     reason: str
 
 
@@ -43,6 +44,9 @@ def dead_letter_headers(letter: DeadLetter, *, now: datetime | None = None) -> d
     """The original headers plus the dead-letter ones; non-UTF-8 values are kept as base64."""
     headers: dict[str, str] = {}
     for name, raw in letter.headers:
+        if raw is None:  # Kafka allows a header without a value
+            headers[NULL_HEADER_PREFIX + name] = ""
+            continue
         try:
             headers[name] = raw.decode("utf-8")
         except UnicodeDecodeError:
