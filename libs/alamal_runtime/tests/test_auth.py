@@ -31,6 +31,8 @@ type Mint = Callable[..., str]
 AUDIENCE = "cases"
 ISSUER = "alamal-gateway"
 
+USER = "0b6d2a7e-4c1f-4a8e-9d3b-5f2e1c7a9b40"
+
 
 @pytest.fixture
 def verifier(token_keys: tuple[str, str]) -> TokenVerifier:
@@ -42,7 +44,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
     """A complete, valid claim set; `None` removes a claim."""
     now = int(time.time())
     base: dict[str, Any] = {
-        "sub": "user-1",
+        "sub": USER,
         "role": Role.COORDINATOR.value,
         "wijken": ["overvecht"],
         "aud": [AUDIENCE],
@@ -66,11 +68,11 @@ def hand_made(header: dict[str, Any], payload: dict[str, Any], signature: bytes 
 
 
 def test_a_minted_token_verifies_to_its_principal(verifier: TokenVerifier, mint: Mint) -> None:
-    token = mint(user_id="user-7", role=Role.TRUSTED_PERSON, wijken={"zuid", "west"})
+    token = mint(user_id=USER, role=Role.TRUSTED_PERSON, wijken={"zuid", "west"})
 
     principal = verifier.verify(token)
 
-    assert principal.user_id == "user-7"
+    assert principal.user_id == USER
     assert principal.role is Role.TRUSTED_PERSON
     assert principal.wijken == frozenset({"zuid", "west"})
     assert principal.token_id
@@ -81,7 +83,7 @@ def test_each_service_of_the_default_audience_accepts_the_token(
     token_keys: tuple[str, str], mint: Mint
 ) -> None:
     _, public = token_keys
-    token = mint(user_id="user-1", role=Role.ADMIN)
+    token = mint(user_id=USER, role=Role.ADMIN)
     for service in ("intake", "cases", "notifications", "reporting"):
         assert (
             TokenVerifier(public, audience=service, issuer=ISSUER).verify(token).role is Role.ADMIN
@@ -89,8 +91,8 @@ def test_each_service_of_the_default_audience_accepts_the_token(
 
 
 def test_every_token_has_its_own_id(verifier: TokenVerifier, mint: Mint) -> None:
-    first = verifier.verify(mint(user_id="u", role=Role.OPERATOR))
-    second = verifier.verify(mint(user_id="u", role=Role.OPERATOR))
+    first = verifier.verify(mint(user_id=USER, role=Role.OPERATOR))
+    second = verifier.verify(mint(user_id=USER, role=Role.OPERATOR))
     assert first.token_id != second.token_id
 
 
@@ -98,7 +100,7 @@ def test_an_expired_token_is_refused(verifier: TokenVerifier, token_keys: tuple[
     private, _ = token_keys
     # Expired a minute ago: beyond the 5 s leeway for clock skew.
     token = mint_token(
-        private, user_id="u", role=Role.COORDINATOR, now=time.time() - 360, ttl_seconds=300
+        private, user_id=USER, role=Role.COORDINATOR, now=time.time() - 360, ttl_seconds=300
     )
     with pytest.raises(InvalidTokenError, match="ExpiredSignatureError"):
         verifier.verify(token)
@@ -108,7 +110,7 @@ def test_a_token_issued_in_the_future_is_refused(
     verifier: TokenVerifier, token_keys: tuple[str, str]
 ) -> None:
     private, _ = token_keys
-    token = mint_token(private, user_id="u", role=Role.COORDINATOR, now=time.time() + 600)
+    token = mint_token(private, user_id=USER, role=Role.COORDINATOR, now=time.time() + 600)
     with pytest.raises(InvalidTokenError):
         verifier.verify(token)
 
@@ -117,7 +119,7 @@ def test_a_token_for_another_service_is_refused(
     verifier: TokenVerifier, token_keys: tuple[str, str]
 ) -> None:
     private, _ = token_keys
-    token = mint_token(private, user_id="u", role=Role.COORDINATOR, audience="reporting")
+    token = mint_token(private, user_id=USER, role=Role.COORDINATOR, audience="reporting")
     with pytest.raises(InvalidTokenError, match="InvalidAudienceError"):
         verifier.verify(token)
 
@@ -126,14 +128,14 @@ def test_a_token_from_another_issuer_is_refused(
     verifier: TokenVerifier, token_keys: tuple[str, str]
 ) -> None:
     private, _ = token_keys
-    token = mint_token(private, user_id="u", role=Role.COORDINATOR, issuer="someone-else")
+    token = mint_token(private, user_id=USER, role=Role.COORDINATOR, issuer="someone-else")
     with pytest.raises(InvalidTokenError, match="InvalidIssuerError"):
         verifier.verify(token)
 
 
 def test_a_token_signed_by_another_key_is_refused(verifier: TokenVerifier) -> None:
     other_private, _ = generate_keypair()
-    token = mint_token(other_private, user_id="u", role=Role.ADMIN)
+    token = mint_token(other_private, user_id=USER, role=Role.ADMIN)
     with pytest.raises(InvalidTokenError, match="InvalidSignatureError"):
         verifier.verify(token)
 
@@ -160,7 +162,7 @@ def test_hs256_signed_with_the_public_key_is_refused(
 def test_a_valid_signature_over_a_tampered_payload_is_refused(
     verifier: TokenVerifier, mint: Mint
 ) -> None:
-    header, _, signature = mint(user_id="u", role=Role.TRUSTED_PERSON).split(".")
+    header, _, signature = mint(user_id=USER, role=Role.TRUSTED_PERSON).split(".")
     tampered = b64url(json.dumps(claims(role=Role.ADMIN.value)).encode())
     with pytest.raises(InvalidTokenError):
         verifier.verify(f"{header}.{tampered}.{signature}")
@@ -212,7 +214,7 @@ def test_wijken_must_be_a_list_of_strings(
         verifier.verify(token)
 
 
-@pytest.mark.parametrize("sub", [123, ["user-1"]])
+@pytest.mark.parametrize("sub", [123, [USER]])
 def test_a_subject_that_is_not_a_string_is_refused(
     verifier: TokenVerifier, token_keys: tuple[str, str], sub: object
 ) -> None:
@@ -287,3 +289,11 @@ def test_devtoken_refuses_an_unknown_role(tmp_path: Path) -> None:
     key.write_text(generate_keypair()[0], encoding="ascii")
     with pytest.raises(SystemExit):
         devtoken.main(["--key", str(key), "--role", "superuser"])
+
+
+@pytest.mark.parametrize("subject", ["user-7", "0B6D2A7E-4C1F-4A8E-9D3B-5F2E1C7A9B40", "fatima"])
+def test_a_subject_that_is_not_a_lowercase_uuid_is_refused(
+    verifier: TokenVerifier, mint: Mint, subject: str
+) -> None:
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(mint(user_id=subject, role=Role.TRUSTED_PERSON))

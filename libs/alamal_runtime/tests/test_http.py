@@ -17,6 +17,7 @@ from alamal_contracts.codes import Wijk
 from alamal_runtime.auth import Role, TokenVerifier, generate_keypair, mint_token
 from alamal_runtime.http import (
     BodySizeLimit,
+    CatchUnexpected,
     CurrentPrincipal,
     Pingable,
     health_router,
@@ -30,6 +31,8 @@ type Mint = Callable[..., str]
 MAX_BODY = 1024
 PLANTED_NAME = "Fatima El Amrani"
 SECRET = "mongodb://admin:hunter2@10.0.0.5"
+
+USER_ID = "5e0c1b7a-2d4f-4e8a-b1c3-9a7f6d2e8b10"
 
 
 class FakeCheck:
@@ -56,6 +59,7 @@ def build_app(verifier: TokenVerifier, checks: dict[str, Pingable]) -> FastAPI:
     app = FastAPI()
     app.state.token_verifier = verifier
     install_error_handlers(app)
+    app.add_middleware(CatchUnexpected)
     app.include_router(health_router(checks))
     router = APIRouter()
 
@@ -103,11 +107,9 @@ def checks() -> dict[str, FakeCheck]:
 async def client(
     verifier: TokenVerifier, checks: dict[str, FakeCheck]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    # Starlette re-raises unhandled errors after its 500 handler has answered (so the server can
-    # log them); here only the response matters.
-    transport = httpx.ASGITransport(
-        app=build_app(verifier, dict(checks)), raise_app_exceptions=False
-    )
+    # raise_app_exceptions stays on: an unhandled error must not reach the server (which would
+    # log its message) but end in CatchUnexpected.
+    transport = httpx.ASGITransport(app=build_app(verifier, dict(checks)))
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as opened:
         yield opened
 
@@ -129,13 +131,13 @@ async def chunks(total: int, size: int = 256) -> AsyncIterator[bytes]:
 
 
 async def test_a_valid_token_yields_the_principal(client: httpx.AsyncClient, mint: Mint) -> None:
-    token = mint(user_id="u-1", role=Role.TRUSTED_PERSON, wijken={"zuid", "west"})
+    token = mint(user_id=USER_ID, role=Role.TRUSTED_PERSON, wijken={"zuid", "west"})
 
     response = await client.get("/me", headers=bearer(token))
 
     assert response.status_code == 200
     assert response.json() == {
-        "user_id": "u-1",
+        "user_id": USER_ID,
         "role": "trusted_person",
         "wijken": ["west", "zuid"],
     }
@@ -158,11 +160,13 @@ async def test_a_bad_token_is_401_without_saying_why(
     headers = {
         "garbage": bearer("not.a.token"),
         "expired": bearer(
-            mint_token(private, user_id="u-1", role=Role.COORDINATOR, now=1_000_000, ttl_seconds=60)
+            mint_token(
+                private, user_id=USER_ID, role=Role.COORDINATOR, now=1_000_000, ttl_seconds=60
+            )
         ),
-        "other-key": bearer(mint_token(other_private, user_id="u-1", role=Role.COORDINATOR)),
+        "other-key": bearer(mint_token(other_private, user_id=USER_ID, role=Role.COORDINATOR)),
         "other-audience": bearer(
-            mint_token(private, user_id="u-1", role=Role.COORDINATOR, audience="reporting")
+            mint_token(private, user_id=USER_ID, role=Role.COORDINATOR, audience="reporting")
         ),
         "basic": {"Authorization": "Basic dXNlcjpwYXNz"},
     }[kind]
@@ -250,6 +254,9 @@ async def test_an_unhandled_error_is_a_bare_500(client: httpx.AsyncClient) -> No
         response = await client.get("/boom")
 
     assert [(e["event"], e["error"]) for e in logs] == [("unhandled_error", "RuntimeError")]
+    assert "boom" in " ".join(logs[0]["where"]), "the log says where it failed"
+    assert "Fatima" not in repr(logs)
+    assert "could not load" not in repr(logs)
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/json"
     assert response.json()["detail"] == "internal error"

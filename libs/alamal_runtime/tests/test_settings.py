@@ -22,6 +22,8 @@ from alamal_runtime.telemetry import setup_telemetry
 
 PREFIX = "TESTSVC_"
 
+USER_ID = "5e0c1b7a-2d4f-4e8a-b1c3-9a7f6d2e8b10"
+
 
 class PrefixedSettings(ServiceSettings):
     """A service's settings, as each service declares them: its own env prefix."""
@@ -49,7 +51,7 @@ def test_settings_come_from_the_prefixed_environment(env: pytest.MonkeyPatch) ->
 
     settings = PrefixedSettings()
 
-    assert settings.store_url == "sqlite:///data/intake.sqlite3"
+    assert settings.store_url.get_secret_value() == "sqlite:///data/intake.sqlite3"
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
     assert settings.http_port == 8123
     assert settings.handler_retries == 5
@@ -96,8 +98,8 @@ def test_the_token_key_is_read_from_a_file(env: pytest.MonkeyPatch, tmp_path: Pa
     verifier = TokenVerifier(
         settings.token_public_key_pem(), audience="intake", issuer=settings.token_issuer
     )
-    token = mint_token(private, user_id="u-1", role=Role.COORDINATOR)
-    assert verifier.verify(token).user_id == "u-1"
+    token = mint_token(private, user_id=USER_ID, role=Role.COORDINATOR)
+    assert verifier.verify(token).user_id == USER_ID
 
 
 def test_settings_are_frozen(env: pytest.MonkeyPatch) -> None:
@@ -193,3 +195,18 @@ def test_exceptions_are_rendered_into_the_json_line(
     assert line["event"] == "failed"
     assert line["level"] == "error"
     assert "KeyError" in line["exception"]
+
+
+def test_a_store_url_with_credentials_never_shows_in_repr_or_dump(
+    monkeypatch: pytest.MonkeyPatch, token_keys: tuple[str, str]
+) -> None:
+    _, public = token_keys
+    monkeypatch.setenv(f"{PREFIX}STORE_URL", "mongodb://alamal:hunter2@mongo-1/alamal_intake")
+    monkeypatch.setenv(f"{PREFIX}KAFKA_BOOTSTRAP", "kafka:9092")
+    monkeypatch.setenv(f"{PREFIX}TOKEN_PUBLIC_KEY", public)
+
+    settings = PrefixedSettings()
+
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in settings.model_dump_json()
+    assert "hunter2" in settings.store_url.get_secret_value()

@@ -6,6 +6,7 @@ mint tokens. Tokens are short-lived and name the user, role and scope (wijken).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import jwt
 
 ALGORITHM = "EdDSA"
 DEFAULT_TTL_SECONDS = 300
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ALL_SERVICES_AUDIENCE = ("intake", "cases", "notifications", "reporting")
 
 
@@ -66,6 +68,9 @@ class TokenVerifier:
             wijken = claims.get("wijken", [])
             if not isinstance(wijken, list) or not all(isinstance(w, str) for w in wijken):
                 raise InvalidTokenError("wijken claim must be a list of strings")
+            if not isinstance(claims["sub"], str) or not _CANONICAL_UUID.fullmatch(claims["sub"]):
+                # User ids travel in events as entity ids: one spelling only, never a username.
+                raise InvalidTokenError("sub claim must be a lowercase UUID")
             return Principal(
                 user_id=str(claims["sub"]),
                 role=role,

@@ -2,8 +2,8 @@
 
     python -m alamal_runtime.devtoken --role coordinator --wijk overvecht
 
-Prints the token; use it as `Authorization: Bearer <token>`. Refuses keys outside a data folder
-made by the embedded stack (this is not how production tokens are made: the gateway mints them).
+Prints the token; use it as `Authorization: Bearer <token>`. It signs with the dev key the
+embedded stack keeps in its data folder; production tokens are minted by the gateway only.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import traceback
 from typing import Annotated, Any, Protocol
 
 import structlog
@@ -118,10 +120,56 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled_error", error=type(exc).__name__, exc_info=exc)
-        return JSONResponse({"detail": "internal error", "trace_id": _trace_id()}, status_code=500)
+
+def where_it_failed(exc: BaseException) -> list[str]:
+    """The traceback as file:line:function only: no message, no locals (they may hold names)."""
+    return [
+        f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}:{frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ]
+
+
+class CatchUnexpected:
+    """Turns any unhandled error into a 500 with the trace id, logged without its message.
+
+    Starlette's own fallback re-raises to the server, which logs the message and traceback;
+    exception messages can quote personal data, so this stops them here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled_error", error=type(exc).__name__, where=where_it_failed(exc))
+            if started:
+                return
+            body = json.dumps({"detail": "internal error", "trace_id": _trace_id()}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimit:

@@ -13,7 +13,12 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from alamal_contracts.topics import dead_letter_topic
 from alamal_runtime.auth import TokenVerifier
-from alamal_runtime.http import BodySizeLimit, health_router, install_error_handlers
+from alamal_runtime.http import (
+    BodySizeLimit,
+    CatchUnexpected,
+    health_router,
+    install_error_handlers,
+)
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
 from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
@@ -50,7 +55,9 @@ class ServiceRuntime:
         self.settings = settings
         self.service = service
         self.telemetry = telemetry or setup_telemetry(service)
-        self.store = create_store(settings.store_url, default_database=f"alamal_{service}")
+        self.store = create_store(
+            settings.store_url.get_secret_value(), default_database=f"alamal_{service}"
+        )
         self.broker = create_broker(
             settings.kafka_bootstrap, client_id=f"alamal-{service}", telemetry=self.telemetry
         )
@@ -144,6 +151,7 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
+        app.add_middleware(CatchUnexpected)
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.telemetry.tracer_provider,

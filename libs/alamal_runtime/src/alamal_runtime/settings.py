@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 type Profile = Literal["dev", "test", "prod"]
@@ -20,8 +20,9 @@ class ServiceSettings(BaseSettings):
     profile: Profile = "prod"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
-    store_url: str = Field(
-        description="sqlite:///path/to/file.sqlite3 or mongodb://host:port/database"
+    store_url: SecretStr = Field(
+        description="sqlite:///path/to/file.sqlite3 or mongodb://[user:password@]host/database;"
+        " secret because a MongoDB URL can carry credentials"
     )
     kafka_bootstrap: str = Field(description="host:port[,host:port] of the Kafka brokers")
     kafka_topic_partitions: int = Field(default=3, ge=1)
