@@ -5,6 +5,7 @@
 TOOLS=.ci/.tools
 UV="$TOOLS/bin/uv"
 export UV_PYTHON_DOWNLOADS=never  # use an interpreter found here; never fetch one silently
+export UV_NATIVE_TLS=${UV_NATIVE_TLS:-1}  # trust the system certificate store, as pip does
 
 bootstrap_uv() {
     if [[ ! -x "$UV" ]]; then
