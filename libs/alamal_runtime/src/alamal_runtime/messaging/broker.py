@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
@@ -18,6 +20,10 @@ def create_broker(bootstrap: str, *, client_id: str, telemetry: Telemetry) -> Ka
         enable_idempotence=False,
         acks="all",
         graceful_timeout=10.0,
+        # Per-message "Received/Processed" lines go through the standard logger at DEBUG, so the
+        # JSON service logs stay one format; handlers log their own outcome with ids.
+        logger=logging.getLogger("alamal.faststream"),
+        log_level=logging.DEBUG,
         middlewares=[
             KafkaTelemetryMiddleware(
                 tracer_provider=telemetry.tracer_provider,
