@@ -15,9 +15,10 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from alamal_contracts.topics import CASE_OPENED, FAMILY_REGISTERED, dead_letter_topic
+from alamal_stack.kafka_testing import read_topic_until
 from alamal_stack.runner import EmbeddedStack
 from tests.e2e.conftest import Staff
 
@@ -43,25 +44,8 @@ async def read_topic(
     bootstrap: str, topic: str, *, until: int, within: float = 15.0
 ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
     """Read a topic from the start until `until` records came or the time is up."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"e2e-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
-    try:
-        deadline = time.monotonic() + within
-        while len(records) < until and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                records.extend((m.key, m.value, list(m.headers)) for m in messages)
-    finally:
-        await consumer.stop()
-    return records
+    records = await read_topic_until(bootstrap, topic, lambda got: len(got) >= until, within=within)
+    return [(r.key, r.value, list(r.headers)) for r in records]
 
 
 async def test_registration_opens_one_case(stack: EmbeddedStack) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from alamal_contracts.codes import Wijk
@@ -30,6 +30,7 @@ from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.store import StoreUnavailableError, UnitOfWork
 from alamal_runtime.store.sqlite import SqliteStore
 from alamal_runtime.telemetry import setup_telemetry
+from alamal_stack.kafka_testing import read_exactly
 
 CONSUMER = "reporting"
 CASES = "cases"
@@ -407,33 +408,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], *, what: str) -> None
 
 
 async def read_dead_letters(bootstrap: str, topic: str, count: int) -> list[Any]:
-    """Read `count` dead letters from the start, then check the topic holds no more."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-dlq-reader-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    letters: list[Any] = []
-    try:
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                while len(letters) < count:
-                    batch = await consumer.getmany(timeout_ms=200)
-                    for records in batch.values():
-                        letters.extend(records)
-        except TimeoutError:
-            pytest.fail(f"read {len(letters)} of {count} dead letters in {TIMEOUT}s")
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    assert sum(ends.values()) == count, "more dead letters than expected"
-    return letters
+    """Read `count` records from the start of `topic`; fail if fewer came or it holds more."""
+    return list(await read_exactly(bootstrap, topic, count, within=TIMEOUT))
 
 
 async def has_case(store: SqliteStore, event: CaseOpened) -> bool:

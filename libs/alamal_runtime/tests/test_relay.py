@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
@@ -26,6 +25,7 @@ from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.store import OutboxMessage, Store
 from alamal_runtime.store.sqlite import SqliteStore
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
+from alamal_stack.kafka_testing import read_exactly
 
 pytestmark = pytest.mark.integration
 
@@ -117,33 +117,8 @@ async def emit_units(store: Store, units: list[list[str]]) -> list[OutboxMessage
 
 
 async def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
-    """Read `count` records from the start of `topic`, then check the topic holds no more."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-reader-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                while len(records) < count:
-                    batch = await consumer.getmany(timeout_ms=200)
-                    for partition_records in batch.values():
-                        records.extend(partition_records)
-        except TimeoutError:
-            pytest.fail(f"read {len(records)} of {count} records from {topic} in {READ_TIMEOUT}s")
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    assert sum(ends.values()) == count, "the topic holds more records than were published"
-    return records
+    """Read `count` records from the start of `topic`; fail if fewer came or it holds more."""
+    return list(await read_exactly(bootstrap, topic, count, within=READ_TIMEOUT))
 
 
 def ids_by_key(records: list[Any]) -> dict[str, list[str]]:

@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaProducer
 
 from alamal_cases.app import create_app
 from alamal_cases.settings import CasesSettings
@@ -174,33 +173,3 @@ async def wait_for_cases(
             return cases
         await asyncio.sleep(0.05)
     raise AssertionError(f"no case for family {family_id} within {within}s")
-
-
-async def read_topic_until(
-    bootstrap: str,
-    topic: str,
-    found: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
-    *,
-    within: float = 15.0,
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read `topic` from the start in a fresh group until `found(records)` or the time is up."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-cases-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        deadline = time.monotonic() + within
-        while not found(records) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for messages in batch.values():
-                records.extend(messages)
-    finally:
-        await consumer.stop()
-    return records

@@ -19,13 +19,13 @@ from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import CaseOpened
 from alamal_contracts.topics import CASE_OPENED, FAMILY_REGISTERED, dead_letter_topic
 from alamal_runtime.auth import Role
+from alamal_stack.kafka_testing import read_topic_until
 
 from .conftest import (
     Caller,
     Producer,
     cases_seen_by,
     kafka_record,
-    read_topic_until,
     registration,
     wait_for_cases,
 )

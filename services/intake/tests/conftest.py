@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -10,8 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
 
 from alamal_intake.app import create_app
 from alamal_intake.settings import IntakeSettings
@@ -96,33 +93,3 @@ async def client(
         ) as http,
     ):
         yield http
-
-
-async def read_topic_until(
-    bootstrap: str,
-    topic: str,
-    found: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
-    *,
-    within: float = 15.0,
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read `topic` from the start in a fresh group until `found(records)` or the time is up."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-intake-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        deadline = time.monotonic() + within
-        while not found(records) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for messages in batch.values():
-                records.extend(messages)
-    finally:
-        await consumer.stop()
-    return records

@@ -18,8 +18,9 @@ from alamal_contracts.events import FamilyRegistered
 from alamal_contracts.schemas import DEFAULT_DIR, filename
 from alamal_contracts.topics import FAMILY_REGISTERED
 from alamal_runtime.auth import Role
+from alamal_stack.kafka_testing import read_topic_until
 
-from .conftest import PLANTED_BIRTH_YEARS, PLANTED_NAMES, Caller, family_body, read_topic_until
+from .conftest import PLANTED_BIRTH_YEARS, PLANTED_NAMES, Caller, family_body
 
 pytestmark = pytest.mark.integration
 
