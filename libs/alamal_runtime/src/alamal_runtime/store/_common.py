@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from alamal_runtime.store.base import Doc, Scalar
+from alamal_runtime.store.base import Doc, OutboxMessage, Scalar, UnitOfWork
 
 # Collection names become SQL index names and MongoDB collection names; a leading underscore is
 # reserved for the store's own bookkeeping (`_outbox`, `_inbox`, `_counters`).
@@ -84,3 +84,25 @@ def check_not_nested(current: asyncio.Task[Any] | None, owner: asyncio.Task[Any]
 def utc_now() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+class EmittingUnitOfWork(UnitOfWork):
+    """What both backends' units of work share: queued outbox messages and an end of use."""
+
+    def __init__(self) -> None:
+        self._emitted: list[OutboxMessage] = []
+        self._active = True
+
+    def finish(self) -> list[OutboxMessage]:
+        """End the unit of work's use and hand over the emitted messages."""
+        self._active = False
+        return self._emitted
+
+    def _check(self) -> None:
+        if not self._active:
+            raise RuntimeError("the unit of work has already ended")
+
+    def emit(self, message: OutboxMessage) -> None:
+        """Queue an event; it is stored at commit, in emit order."""
+        self._check()
+        self._emitted.append(message)

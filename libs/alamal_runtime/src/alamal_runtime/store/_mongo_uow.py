@@ -10,7 +10,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from alamal_runtime.store._common import check_collection, check_doc, utc_now
+from alamal_runtime.store._common import (
+    EmittingUnitOfWork,
+    check_collection,
+    check_doc,
+    utc_now,
+)
 from alamal_runtime.store._mongo_codec import (
     COUNTERS,
     INBOX,
@@ -28,7 +33,6 @@ from alamal_runtime.store.base import (
     Record,
     StaleWriteError,
     StoreUnavailableError,
-    UnitOfWork,
 )
 
 type Db = AsyncDatabase[dict[str, Any]]
@@ -52,23 +56,13 @@ async def store_outbox(db: Db, session: Session, emitted: Sequence[OutboxMessage
     )
 
 
-class MongoUnitOfWork(UnitOfWork):
+class MongoUnitOfWork(EmittingUnitOfWork):
     """The unit of work of `MongoStore.transaction()`."""
 
     def __init__(self, db: Db, session: Session) -> None:
         self._db = db
         self._session = session
-        self._emitted: list[OutboxMessage] = []
-        self._active = True
-
-    def finish(self) -> list[OutboxMessage]:
-        """End the unit of work's use and hand over the emitted messages."""
-        self._active = False
-        return self._emitted
-
-    def _check(self) -> None:
-        if not self._active:
-            raise RuntimeError("the unit of work has already ended")
+        super().__init__()
 
     async def _exists(self, collection: str, key: str) -> bool:
         found = await self._db[collection].find_one({"_id": key}, {"_id": 1}, session=self._session)
@@ -113,11 +107,6 @@ class MongoUnitOfWork(UnitOfWork):
         if result.matched_count != 1:
             raise StaleWriteError(f"{collection}/{doc_id} is not at version {expected_version}")
         return Record(id=doc_id, version=expected_version + 1, data=dict(data))
-
-    def emit(self, message: OutboxMessage) -> None:
-        """Queue an event; it is stored at commit, in emit order."""
-        self._check()
-        self._emitted.append(message)
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""

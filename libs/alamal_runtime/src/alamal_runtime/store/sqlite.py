@@ -19,6 +19,7 @@ from typing import Any
 
 from alamal_runtime.store import _sqlite_ops as ops
 from alamal_runtime.store._common import (
+    EmittingUnitOfWork,
     check_collection,
     check_doc,
     check_field,
@@ -30,7 +31,6 @@ from alamal_runtime.store._common import (
 )
 from alamal_runtime.store.base import (
     Doc,
-    OutboxMessage,
     OutboxRecord,
     Record,
     Scalar,
@@ -217,20 +217,10 @@ class SqliteStore(Store):
         return await self._read(ops.outbox_backlog)
 
 
-class _SqliteUnitOfWork(UnitOfWork):
+class _SqliteUnitOfWork(EmittingUnitOfWork):
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
-        self._emitted: list[OutboxMessage] = []
-        self._active = True
-
-    def finish(self) -> list[OutboxMessage]:
-        """End the unit of work's use and hand over the emitted messages."""
-        self._active = False
-        return self._emitted
-
-    def _check(self) -> None:
-        if not self._active:
-            raise RuntimeError("the unit of work has already ended")
+        super().__init__()
 
     async def get(self, collection: str, doc_id: str) -> Record | None:
         """Read one document, including this unit of work's own writes."""
@@ -255,11 +245,6 @@ class _SqliteUnitOfWork(UnitOfWork):
         return await self._store._write(
             lambda c: ops.replace(c, collection, doc_id, data, expected_version)
         )
-
-    def emit(self, message: OutboxMessage) -> None:
-        """Queue an event; it is stored at commit, in emit order."""
-        self._check()
-        self._emitted.append(message)
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""
