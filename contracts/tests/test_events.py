@@ -118,11 +118,12 @@ def test_visit_duration_bounds_are_inclusive() -> None:
         assert VisitLogged.model_validate(_with(VisitLogged, duration_minutes=minutes))
 
 
-def test_meldcode_override_is_for_veilig_thuis_only() -> None:
-    with pytest.raises(ValidationError, match="Veilig Thuis"):
-        ReferralEscalated.model_validate(_with(ReferralEscalated, partner_kind="police"))
-    allowed = _with(ReferralEscalated, partner_kind="police", legal_basis="consent")
-    assert ReferralEscalated.model_validate(allowed).partner_kind == "police"
+def test_a_meldcode_override_may_address_any_partner_kind() -> None:
+    # Issue 3: without consent, a coordinator's recorded Meldcode override lets a referral through
+    # to the partner kind that must act (police as well as Veilig Thuis); cases enforces who may.
+    for kind in ("police", "veilig-thuis", "youth-care"):
+        event = _with(ReferralEscalated, partner_kind=kind, legal_basis="meldcode-override")
+        assert ReferralEscalated.model_validate(event).legal_basis == "meldcode-override"
 
 
 def test_referral_needs_a_reason_code_and_codes_are_not_free_text() -> None:

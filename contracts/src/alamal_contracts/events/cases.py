@@ -1,9 +1,9 @@
 """Events produced by the cases service."""
 
 from datetime import date
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from alamal_contracts import topics
 from alamal_contracts.codes import (
@@ -83,15 +83,6 @@ class ReferralEscalated(Event):
         description="Why sharing is lawful; the Meldcode override applies to Veilig Thuis only."
     )
     escalated_at: Timestamp = Field(description="When the referral was escalated (UTC).")
-
-    @model_validator(mode="after")
-    def _meldcode_only_for_veilig_thuis(self) -> Self:
-        if (
-            self.legal_basis is LegalBasis.MELDCODE_OVERRIDE
-            and self.partner_kind is not PartnerKind.VEILIG_THUIS
-        ):
-            raise ValueError("the Meldcode override allows escalation to Veilig Thuis only")
-        return self
 
 
 class ReferralUpdated(Event):
