@@ -13,6 +13,7 @@ import pytest
 from alamal_intake.app import create_app
 from alamal_intake.settings import IntakeSettings
 from alamal_runtime.auth import Role
+from alamal_runtime.store import Store
 from alamal_runtime.telemetry import setup_telemetry
 
 type Mint = Callable[..., str]
@@ -93,3 +94,12 @@ async def client(
         ) as http,
     ):
         yield http
+
+
+@pytest.fixture
+def intake_store(client: httpx.AsyncClient) -> Store:
+    """The store of the in-process intake behind `client`, for what no endpoint shows."""
+    transport = client._transport  # the ASGI transport built by the `client` fixture
+    assert isinstance(transport, httpx.ASGITransport)
+    store: Store = transport.app.state.store  # type: ignore[attr-defined]
+    return store

@@ -1,4 +1,4 @@
-"""Intake's access rules (unit, no I/O) for every role: who may register and who may read."""
+"""Intake's access rules (unit, no I/O) for every role: who may register, read and audit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from alamal_contracts.codes import IntakeSource, Wijk
-from alamal_intake.access import may_read, may_register
+from alamal_intake.access import may_read, may_read_audit, may_record_consent, may_register
 from alamal_intake.domain import Family
 from alamal_runtime.auth import Principal, Role
 
@@ -88,3 +88,39 @@ def test_may_read(caller: Principal, registers: bool, reads: bool) -> None:
 def test_every_role_is_in_the_matrix() -> None:
     callers = [p.values[0] for p in MATRIX]
     assert {c.role for c in callers if isinstance(c, Principal)} == set(Role)
+
+
+@pytest.mark.parametrize(("caller", "registers", "reads"), MATRIX)
+def test_who_reads_a_family_records_its_consent(
+    caller: Principal, registers: bool, reads: bool
+) -> None:
+    assert may_record_consent(caller, FAMILY) is reads
+
+
+# (caller, may read FAMILY's audit)
+AUDIT_MATRIX = [
+    pytest.param(principal(Role.TRUSTED_PERSON), False, id="trusted-person-own"),
+    pytest.param(
+        principal(Role.COORDINATOR, user_id=OTHER, wijken=frozenset({"overvecht"})),
+        True,
+        id="coordinator-in-wijk",
+    ),
+    pytest.param(
+        principal(Role.COORDINATOR, user_id=OTHER, wijken=frozenset({"zuid"})),
+        False,
+        id="coordinator-out-of-wijk",
+    ),
+    pytest.param(principal(Role.ADMIN), True, id="admin"),
+    pytest.param(principal(Role.OPERATOR, wijken=ALL_WIJKEN), False, id="operator"),
+    pytest.param(principal(Role.FUNDER, wijken=ALL_WIJKEN), False, id="funder"),
+]
+
+
+@pytest.mark.parametrize(("caller", "audits"), AUDIT_MATRIX)
+def test_may_read_audit(caller: Principal, audits: bool) -> None:
+    assert may_read_audit(caller, FAMILY) is audits
+
+
+def test_only_an_admin_reads_the_audit_of_an_unknown_family() -> None:
+    assert may_read_audit(principal(Role.ADMIN), None) is True
+    assert may_read_audit(principal(Role.COORDINATOR, wijken=ALL_WIJKEN), None) is False

@@ -22,3 +22,17 @@ def may_read(principal: Principal, family: Family) -> bool:
     if principal.role is Role.COORDINATOR:
         return family.wijk.value in principal.wijken
     return False
+
+
+def may_record_consent(principal: Principal, family: Family) -> bool:
+    """Whoever may read the family may record its answers (the same caseload)."""
+    return may_read(principal, family)
+
+
+def may_read_audit(principal: Principal, family: Family | None) -> bool:
+    """Admins see any family's audit (ids and codes only); a coordinator those of her wijken."""
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.COORDINATOR and family is not None:
+        return family.wijk.value in principal.wijken
+    return False

@@ -1,64 +1,95 @@
-"""Intake's HTTP API: register a family, read one."""
+"""Intake's HTTP API: register a family, read one. Every attempt is audited."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from alamal_intake import access
+from alamal_intake.audit import DEFAULT_REASON, AuditAction, AuditOutcome, audit, entry, write_audit
+from alamal_intake.deps import AccessReason, StoreDep
 from alamal_intake.domain import register_family
 from alamal_intake.schemas import FamilyOut, RegisterFamilyIn
 from alamal_intake.store import add_family, get_family
 from alamal_runtime.auth import Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
-from alamal_runtime.store import Store
 
 SOURCE = "/alamal/intake"
+FAMILY_NOT_FOUND = "family not found"
 
 router = APIRouter(prefix="/families", tags=["families"])
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[Store, Depends(_store)]
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=FamilyOut)
 async def register(
-    body: RegisterFamilyIn, principal: CurrentPrincipal, store: StoreDep, response: Response
+    body: RegisterFamilyIn,
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    response: Response,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> FamilyOut:
     """Register a family; its thin `intake.family-registered.v1` event goes out via the outbox."""
     command = body.to_command(default_trusted_person=principal.user_id)
     if not access.may_register(
         principal, wijk=command.wijk.value, trusted_person_id=command.trusted_person_id
     ):
+        refused = entry(
+            principal,
+            action=AuditAction.REGISTER_FAMILY,
+            family_id=None,
+            outcome=AuditOutcome.DENIED_OR_MISSING,
+            reason=reason,
+            now=datetime.now(UTC),
+        )
+        await audit(store, refused)
         raise HTTPProblem(403, "not allowed to register a family for this wijk or trusted person")
     if body.trusted_person_id is None and principal.role is not Role.TRUSTED_PERSON:
         raise field_error("trusted_person_id", "required: name the family's trusted person")
+    now = datetime.now(UTC)
     family, event = register_family(
-        command,
-        family_id=str(uuid.uuid4()),
-        registered_by=principal.user_id,
-        now=datetime.now(UTC),
+        command, family_id=str(uuid.uuid4()), registered_by=principal.user_id, now=now
+    )
+    registered = entry(
+        principal,
+        action=AuditAction.REGISTER_FAMILY,
+        family_id=family.id,
+        outcome=AuditOutcome.ALLOWED,
+        reason=reason,
+        now=now,
     )
     async with store.transaction() as uow:
         await add_family(uow, family)
         emit(uow, event, source=SOURCE)
+        await write_audit(uow, registered)
     response.headers["Location"] = f"/families/{family.id}"
     return FamilyOut.of(family)
 
 
 @router.get("/{family_id}", response_model=FamilyOut)
-async def read(family_id: uuid.UUID, principal: CurrentPrincipal, store: StoreDep) -> FamilyOut:
+async def read(
+    family_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    reason: AccessReason = DEFAULT_REASON,
+) -> FamilyOut:
     """One family; 404 both when it does not exist and when it is outside the caller's scope."""
     family = await get_family(store, str(family_id))
-    if family is None or not access.may_read(principal, family):
-        raise HTTPProblem(404, "family not found")
+    allowed = family is not None and access.may_read(principal, family)
+    outcome = AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED_OR_MISSING
+    await audit(
+        store,
+        entry(
+            principal,
+            action=AuditAction.READ_FAMILY,
+            family_id=str(family_id),
+            outcome=outcome,
+            reason=reason,
+            now=datetime.now(UTC),
+        ),
+    )
+    if family is None or not allowed:
+        raise HTTPProblem(404, FAMILY_NOT_FOUND)
     return FamilyOut.of(family)

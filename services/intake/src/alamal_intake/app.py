@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from alamal_contracts.topics import FAMILY_REGISTERED
-from alamal_intake import api, store
+from alamal_contracts.topics import CONSENT_CHANGED, FAMILY_REGISTERED
+from alamal_intake import api, audit, audit_api, consent_api, store
 from alamal_intake.settings import IntakeSettings
 from alamal_runtime.service import ServiceRuntime
 from alamal_runtime.telemetry import Telemetry
@@ -14,7 +14,13 @@ from alamal_runtime.telemetry import Telemetry
 def create_app(settings: IntakeSettings, *, telemetry: Telemetry | None = None) -> FastAPI:
     """Build the intake service: store, broker, outbox relay and HTTP API."""
     runtime = ServiceRuntime(
-        settings, service="intake", publishes=[FAMILY_REGISTERED], telemetry=telemetry
+        settings,
+        service="intake",
+        publishes=[FAMILY_REGISTERED, CONSENT_CHANGED],
+        telemetry=telemetry,
     )
     runtime.on_start(store.prepare)
-    return runtime.create_app(title="Al Amal intake", routers=[api.router])
+    runtime.on_start(audit.prepare_audit)
+    return runtime.create_app(
+        title="Al Amal intake", routers=[api.router, consent_api.router, audit_api.router]
+    )

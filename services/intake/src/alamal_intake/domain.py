@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from alamal_contracts.codes import (
     AgeBand,
@@ -29,15 +30,24 @@ class Member:
     languages: tuple[str, ...]
 
 
+class ConsentBasis(StrEnum):
+    """How the family gave its answer (a code, never free text)."""
+
+    VERBAL = "verbal"
+    WRITTEN = "written"
+    DIGITAL = "digital"
+
+
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """The family's answer for one purpose, as recorded at intake."""
+    """One recorded answer of the family for one purpose: a record in its consent history."""
 
     purpose: ConsentPurpose
     granted: bool
     recorded_by: str
     recorded_at: datetime
     text_version: str
+    basis: ConsentBasis | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,7 @@ class Family:
     intake_source: IntakeSource
     trusted_person_id: str
     consents: tuple[Consent, ...]
+    """The append-only consent history, oldest first (see `alamal_intake.consent`)."""
     registered_by: str
     registered_at: datetime
 

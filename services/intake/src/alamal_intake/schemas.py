@@ -9,8 +9,11 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
-from alamal_intake.domain import Family, Member, RegisterFamily
+from alamal_intake.audit import AccessAudit, AuditAction, AuditOutcome
+from alamal_intake.consent import RecordConsent, current_consents
+from alamal_intake.domain import Consent, ConsentBasis, Family, Member, RegisterFamily
 
+TextVersion = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -57,6 +60,24 @@ class ConsentIn(Strict):
     granted: bool
 
 
+class RecordConsentIn(Strict):
+    """Body of POST /families/{family_id}/consents: one answer, granted or withdrawn."""
+
+    purpose: ConsentPurpose
+    granted: bool
+    text_version: TextVersion
+    basis: ConsentBasis | None = None
+
+    def to_command(self) -> RecordConsent:
+        """The domain command for this request."""
+        return RecordConsent(
+            purpose=self.purpose,
+            granted=self.granted,
+            text_version=self.text_version,
+            basis=self.basis,
+        )
+
+
 class RegisterFamilyIn(Strict):
     """Body of POST /families."""
 
@@ -73,9 +94,7 @@ class RegisterFamilyIn(Strict):
     consents: Annotated[
         list[ConsentIn], Field(max_length=len(ConsentPurpose)), AfterValidator(_one_per_purpose)
     ] = []
-    consent_text_version: Annotated[
-        str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")
-    ] = "2026-1"
+    consent_text_version: TextVersion = "2026-1"
 
     def to_command(self, *, default_trusted_person: str) -> RegisterFamily:
         """The domain command for this request."""
@@ -120,6 +139,70 @@ class ConsentOut(BaseModel):
     recorded_by: str
     recorded_at: datetime
     text_version: str
+    basis: ConsentBasis | None
+
+    @classmethod
+    def of(cls, consent: Consent) -> ConsentOut:
+        """Build the response from one record of the history."""
+        return cls(
+            purpose=consent.purpose,
+            granted=consent.granted,
+            recorded_by=consent.recorded_by,
+            recorded_at=consent.recorded_at,
+            text_version=consent.text_version,
+            basis=consent.basis,
+        )
+
+
+class ConsentsOut(BaseModel):
+    """A family's current consent per purpose and the full history behind it (oldest first)."""
+
+    family_id: str
+    current: list[ConsentOut]
+    history: list[ConsentOut]
+
+    @classmethod
+    def of(cls, family: Family) -> ConsentsOut:
+        """Build the response from the domain object."""
+        return cls(
+            family_id=family.id,
+            current=[ConsentOut.of(c) for c in current_consents(family.consents)],
+            history=[ConsentOut.of(c) for c in family.consents],
+        )
+
+
+class AuditRecordOut(BaseModel):
+    """One audited access: ids and codes only."""
+
+    id: str
+    at: datetime
+    user_id: str
+    role: str
+    action: AuditAction
+    family_id: str | None
+    outcome: AuditOutcome
+    reason: str
+
+    @classmethod
+    def of(cls, record: AccessAudit) -> AuditRecordOut:
+        """Build the response from an audit record."""
+        return cls(
+            id=record.id,
+            at=record.at,
+            user_id=record.user_id,
+            role=record.role,
+            action=record.action,
+            family_id=record.family_id,
+            outcome=record.outcome,
+            reason=record.reason,
+        )
+
+
+class AuditOut(BaseModel):
+    """A family's audit records, newest first."""
+
+    family_id: str
+    records: list[AuditRecordOut]
 
 
 class FamilyOut(BaseModel):
@@ -156,16 +239,8 @@ class FamilyOut(BaseModel):
                 )
                 for m in family.members
             ],
-            consents=[
-                ConsentOut(
-                    purpose=c.purpose,
-                    granted=c.granted,
-                    recorded_by=c.recorded_by,
-                    recorded_at=c.recorded_at,
-                    text_version=c.text_version,
-                )
-                for c in family.consents
-            ],
+            # The current answer per purpose; GET /families/{id}/consents has the history.
+            consents=[ConsentOut.of(c) for c in current_consents(family.consents)],
             registered_by=family.registered_by,
             registered_at=family.registered_at,
         )

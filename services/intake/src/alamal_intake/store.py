@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
-from alamal_intake.domain import Consent, Family, Member
+from alamal_intake.domain import Consent, ConsentBasis, Family, Member
 from alamal_runtime.store import Doc, Record, Store, UnitOfWork
 
 FAMILIES = "families"
@@ -39,6 +40,7 @@ def family_to_doc(family: Family) -> Doc:
                 "recorded_by": c.recorded_by,
                 "recorded_at": c.recorded_at.isoformat(),
                 "text_version": c.text_version,
+                "basis": None if c.basis is None else c.basis.value,
             }
             for c in family.consents
         ],
@@ -74,6 +76,7 @@ def family_from_record(record: Record) -> Family:
                 recorded_by=c["recorded_by"],
                 recorded_at=datetime.fromisoformat(c["recorded_at"]),
                 text_version=c["text_version"],
+                basis=None if c.get("basis") is None else ConsentBasis(c["basis"]),
             )
             for c in d["consents"]
         ),
@@ -89,6 +92,25 @@ async def get_family(store: Store, family_id: str) -> Family | None:
     """Read one family, or None."""
     record = await store.get(FAMILIES, family_id)
     return None if record is None else family_from_record(record)
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """A family with the stored version it was read at (for optimistic concurrency)."""
+
+    family: Family
+    version: int
+
+
+async def load_family(uow: UnitOfWork, family_id: str) -> Versioned | None:
+    """Read one family inside a unit of work, with its version, or None."""
+    record = await uow.get(FAMILIES, family_id)
+    return None if record is None else Versioned(family_from_record(record), record.version)
+
+
+async def replace_family(uow: UnitOfWork, family: Family, *, expected_version: int) -> None:
+    """Store a changed family; StaleWriteError if someone else changed it since it was read."""
+    await uow.replace(FAMILIES, family.id, family_to_doc(family), expected_version=expected_version)
 
 
 async def prepare(store: Store) -> None:
