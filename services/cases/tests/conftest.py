@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 
 from alamal_cases.app import create_app
 from alamal_cases.settings import CasesSettings
@@ -26,6 +27,7 @@ from alamal_contracts.codes import (
 from alamal_contracts.envelope import KafkaRecord, to_kafka
 from alamal_contracts.events import ConsentFlag, Event, FamilyRegistered, MemberCount
 from alamal_runtime.auth import Role
+from alamal_runtime.store import Store
 from alamal_runtime.telemetry import setup_telemetry
 
 type Mint = Callable[..., str]
@@ -128,9 +130,9 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[Producer]:
 
 
 @pytest.fixture(scope="module")
-async def client(
+async def cases_app(
     tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, token_keys: tuple[str, str]
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[FastAPI]:
     """Cases running in-process (consumer, relay, API) on the session broker; own store file."""
     _, public_pem = token_keys
     store_dir = tmp_path_factory.mktemp("cases")
@@ -143,13 +145,24 @@ async def client(
         handler_retries=1,
     )
     app = create_app(settings, telemetry=setup_telemetry("cases", set_global=False))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://cases.test", timeout=10
-        ) as http,
-    ):
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="module")
+async def client(cases_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the in-process cases service."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=cases_app), base_url="http://cases.test", timeout=10
+    ) as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+def cases_store(cases_app: FastAPI) -> Store:
+    """The running service's own store (to set up states no endpoint creates yet)."""
+    store: Store = cases_app.state.store
+    return store
 
 
 async def cases_seen_by(

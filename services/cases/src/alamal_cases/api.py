@@ -6,25 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from alamal_cases import access
+from alamal_cases.deps import StoreDep
 from alamal_cases.domain import Case, CaseStatus
 from alamal_cases.store import cases_of_family, get_case
 from alamal_contracts.codes import Wijk
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem
-from alamal_runtime.store import Store
 
 router = APIRouter(prefix="/cases", tags=["cases"])
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[Store, Depends(_store)]
 
 
 class CaseOut(BaseModel):

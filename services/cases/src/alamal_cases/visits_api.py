@@ -1,0 +1,218 @@
+"""Cases' HTTP API for visits: log and list a case's contacts, and overdue follow-ups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from alamal_cases import access, store
+from alamal_cases.deps import StoreDep
+from alamal_cases.domain import (
+    MAX_NOTE_CHARS,
+    MAX_STRENGTH_CHARS,
+    MAX_STRENGTHS,
+    MIN_VISIT_MINUTES,
+    Case,
+    CaseNotOpenError,
+    LogVisit,
+    OverdueFollowUp,
+    Visit,
+    VisitRejectedError,
+    local_today,
+    log_visit,
+    overdue_follow_ups,
+)
+from alamal_cases.handlers import SOURCE
+from alamal_contracts.codes import TopicCode, VisitKind, Wijk
+from alamal_contracts.events.cases import MAX_VISIT_MINUTES
+from alamal_runtime.auth import Principal, Role
+from alamal_runtime.events import emit
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
+from alamal_runtime.store import Store
+
+router = APIRouter(tags=["visits"])
+log = structlog.get_logger(__name__)
+
+NOT_FOUND = "case not found"
+Strength = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_STRENGTH_CHARS)
+]
+
+
+class VisitIn(BaseModel):
+    """A contact to log; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: VisitKind
+    occurred_on: date
+    duration_minutes: int = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
+    topic_codes: list[TopicCode] = Field(default_factory=list, max_length=len(TopicCode))
+    strengths_observed: list[Strength] = Field(default_factory=list, max_length=MAX_STRENGTHS)
+    private_note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+    follow_up_on: date | None = None
+
+    @field_validator("topic_codes")
+    @classmethod
+    def _distinct(cls, codes: list[TopicCode]) -> list[TopicCode]:
+        if len(set(codes)) != len(codes):
+            raise ValueError("each topic code at most once")
+        return codes
+
+    def command(self) -> LogVisit:
+        """The domain command."""
+        return LogVisit(
+            kind=self.kind,
+            occurred_on=self.occurred_on,
+            duration_minutes=self.duration_minutes,
+            topic_codes=tuple(self.topic_codes),
+            strengths_observed=tuple(self.strengths_observed),
+            private_note=self.private_note,
+            follow_up_on=self.follow_up_on,
+        )
+
+
+class VisitOut(BaseModel):
+    """A visit as shown to staff in scope, private note included."""
+
+    id: str
+    case_id: str
+    family_id: str
+    wijk: Wijk
+    trusted_person_id: str
+    kind: VisitKind
+    occurred_on: date
+    duration_minutes: int
+    topic_codes: list[TopicCode]
+    strengths_observed: list[str]
+    private_note: str | None
+    follow_up_on: date | None
+    logged_at: datetime
+
+    @classmethod
+    def of(cls, visit: Visit) -> VisitOut:
+        """Build the response from the domain object."""
+        return cls(
+            id=visit.id,
+            case_id=visit.case_id,
+            family_id=visit.family_id,
+            wijk=visit.wijk,
+            trusted_person_id=visit.trusted_person_id,
+            kind=visit.kind,
+            occurred_on=visit.occurred_on,
+            duration_minutes=visit.duration_minutes,
+            topic_codes=list(visit.topic_codes),
+            strengths_observed=list(visit.strengths_observed),
+            private_note=visit.private_note,
+            follow_up_on=visit.follow_up_on,
+            logged_at=visit.logged_at,
+        )
+
+
+class OverdueOut(BaseModel):
+    """An overdue follow-up: ids and dates only."""
+
+    case_id: str
+    family_id: str
+    visit_id: str
+    follow_up_on: date
+    days_overdue: int
+
+    @classmethod
+    def of(cls, item: OverdueFollowUp) -> OverdueOut:
+        """Build the response from the domain object."""
+        return cls(
+            case_id=item.case_id,
+            family_id=item.family_id,
+            visit_id=item.visit_id,
+            follow_up_on=item.follow_up_on,
+            days_overdue=item.days_overdue,
+        )
+
+
+async def _case_in_scope(store_: Store, case_id: uuid.UUID, principal: Principal) -> Case:
+    case = await store.get_case(store_, str(case_id))
+    if case is None or not access.may_read(principal, case):
+        raise HTTPProblem(404, NOT_FOUND)
+    return case
+
+
+@router.post("/cases/{case_id}/visits", status_code=201, response_model=VisitOut)
+async def create_visit(
+    case_id: uuid.UUID,
+    body: VisitIn,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    response: Response,
+) -> VisitOut:
+    """Log a contact on a case in scope; 404 outside it, 409 when the case is closed."""
+    async with store_.transaction() as uow:
+        case = await store.get_case_in(uow, str(case_id))
+        if case is None or not access.may_log_visit(principal, case):
+            raise HTTPProblem(404, NOT_FOUND)
+        try:
+            visit, logged = log_visit(
+                case,
+                body.command(),
+                visit_id=str(uuid.uuid4()),
+                by=principal.user_id,
+                now=datetime.now(UTC),
+            )
+        except CaseNotOpenError:
+            raise HTTPProblem(409, "the case is closed") from None
+        except VisitRejectedError as exc:
+            raise field_error(exc.field, exc.message) from None
+        await store.add_visit(uow, visit, case_holder_id=case.trusted_person_id)
+        emit(uow, logged, source=SOURCE)
+    log.info("visit_logged", case_id=visit.case_id, visit_id=visit.id)
+    response.headers["Location"] = f"/cases/{visit.case_id}/visits/{visit.id}"
+    return VisitOut.of(visit)
+
+
+@router.get("/cases/{case_id}/visits", response_model=list[VisitOut])
+async def list_visits(
+    case_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[VisitOut]:
+    """A case's visits, newest first; 404 when missing or outside the caller's scope."""
+    case = await _case_in_scope(store_, case_id, principal)
+    return [VisitOut.of(v) for v in await store.visits_of_case(store_, case.id, limit=limit)]
+
+
+@router.get("/cases/{case_id}/visits/{visit_id}", response_model=VisitOut)
+async def read_visit(
+    case_id: uuid.UUID, visit_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+) -> VisitOut:
+    """One visit of a case in scope; 404 otherwise."""
+    case = await _case_in_scope(store_, case_id, principal)
+    visit = await store.get_visit(store_, str(visit_id))
+    if visit is None or visit.case_id != case.id:
+        raise HTTPProblem(404, "visit not found")
+    return VisitOut.of(visit)
+
+
+@router.get("/follow-ups/overdue", response_model=list[OverdueOut], tags=["visits"])
+async def list_overdue(
+    principal: CurrentPrincipal, store_: StoreDep, wijk: Wijk | None = None
+) -> list[OverdueOut]:
+    """Overdue follow-ups: a trusted person's own cases, or a coordinator's wijken."""
+    if principal.role is Role.TRUSTED_PERSON:
+        candidates = await store.follow_up_candidates_of_holder(store_, principal.user_id)
+    elif principal.role is Role.COORDINATOR:
+        if wijk is not None and wijk.value not in principal.wijken:
+            raise HTTPProblem(403, "wijk outside your scope")
+        wijken = [wijk] if wijk is not None else [w for w in Wijk if w.value in principal.wijken]
+        candidates = [
+            v for w in wijken for v in await store.follow_up_candidates_in_wijk(store_, w)
+        ]
+    else:
+        raise HTTPProblem(403, "not allowed for your role")
+    today = local_today(datetime.now(UTC))
+    return [OverdueOut.of(o) for o in overdue_follow_ups(candidates, today)]
