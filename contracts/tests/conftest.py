@@ -24,6 +24,7 @@ from alamal_contracts.events import (
     ConsentChanged,
     ConsentFlag,
     Event,
+    FamilyReassigned,
     FamilyRegistered,
     MemberCount,
     ReferralEscalated,
@@ -100,6 +101,14 @@ def make_events() -> list[Event]:
             partner_id=PARTNER,
             status=ReferralStatus.ACCEPTED,
             updated_at=AT,
+        ),
+        # Appended last: tests pick earlier samples by index.
+        FamilyReassigned(
+            family_id=FAMILY,
+            trusted_person_id=STAFF,
+            father_trusted_person_id=VISIT,
+            previous_trusted_person_id=CASE,
+            reassigned_at=AT,
         ),
     ]
 

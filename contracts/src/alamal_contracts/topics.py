@@ -8,6 +8,7 @@ CE_TYPE_PREFIX: Final = "nl.alamal."
 
 FAMILY_REGISTERED: Final = "intake.family-registered.v1"
 CONSENT_CHANGED: Final = "intake.consent-changed.v1"
+FAMILY_REASSIGNED: Final = "intake.family-reassigned.v1"
 CASE_OPENED: Final = "cases.case-opened.v1"
 CASE_CLOSED: Final = "cases.case-closed.v1"
 VISIT_LOGGED: Final = "cases.visit-logged.v1"
@@ -17,6 +18,7 @@ REFERRAL_UPDATED: Final = "cases.referral-updated.v1"
 ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     FAMILY_REGISTERED,
     CONSENT_CHANGED,
+    FAMILY_REASSIGNED,
     CASE_OPENED,
     CASE_CLOSED,
     VISIT_LOGGED,

@@ -15,6 +15,7 @@ from alamal_contracts.events.cases import (
 from alamal_contracts.events.intake import (
     ConsentChanged,
     ConsentFlag,
+    FamilyReassigned,
     FamilyRegistered,
     MemberCount,
 )
@@ -22,6 +23,7 @@ from alamal_contracts.events.intake import (
 EVENT_MODELS: Final[tuple[type[Event], ...]] = (
     FamilyRegistered,
     ConsentChanged,
+    FamilyReassigned,
     CaseOpened,
     CaseClosed,
     VisitLogged,
@@ -47,6 +49,7 @@ __all__ = [
     "ConsentFlag",
     "EntityId",
     "Event",
+    "FamilyReassigned",
     "FamilyRegistered",
     "MemberCount",
     "Part",

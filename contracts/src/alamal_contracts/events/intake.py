@@ -90,3 +90,28 @@ class ConsentChanged(Event):
         pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$",
         description="Version code of the consent wording the family was shown, e.g. `2025-09`.",
     )
+
+
+class FamilyReassigned(Event):
+    """A coordinator changed who supports the family: its trusted person or the father's."""
+
+    TOPIC = topics.FAMILY_REASSIGNED
+    CE_TYPE = topics.event_type(TOPIC)
+
+    trusted_person_id: EntityId = Field(
+        description="Id of the staff user now assigned as the family's trusted person."
+    )
+    father_trusted_person_id: EntityId | None = Field(
+        default=None,
+        description=(
+            "Id of the staff user now supporting the father in the project Tussen In; "
+            "null when none is assigned."
+        ),
+    )
+    previous_trusted_person_id: EntityId | None = Field(
+        default=None,
+        description=(
+            "Id of the family's trusted person before this change; null when it did not change."
+        ),
+    )
+    reassigned_at: Timestamp = Field(description="When the assignment changed (UTC).")
