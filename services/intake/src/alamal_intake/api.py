@@ -12,7 +12,7 @@ from alamal_intake.audit import DEFAULT_REASON, AuditAction, AuditOutcome, audit
 from alamal_intake.deps import AccessReason, StoreDep
 from alamal_intake.domain import register_family
 from alamal_intake.schemas import FamilyOut, RegisterFamilyIn
-from alamal_intake.store import add_family, get_family
+from alamal_intake.store import add_family, get_versioned
 from alamal_runtime.auth import Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
@@ -73,11 +73,12 @@ async def read(
     family_id: uuid.UUID,
     principal: CurrentPrincipal,
     store: StoreDep,
+    response: Response,
     reason: AccessReason = DEFAULT_REASON,
 ) -> FamilyOut:
-    """One family; 404 both when it does not exist and when it is outside the caller's scope."""
-    family = await get_family(store, str(family_id))
-    allowed = family is not None and access.may_read(principal, family)
+    """One family with its version as `ETag`; 404 when missing and when outside the scope."""
+    loaded = await get_versioned(store, str(family_id))
+    allowed = loaded is not None and access.may_read(principal, loaded.family)
     outcome = AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED_OR_MISSING
     await audit(
         store,
@@ -90,6 +91,12 @@ async def read(
             now=datetime.now(UTC),
         ),
     )
-    if family is None or not allowed:
+    if loaded is None or not allowed:
         raise HTTPProblem(404, FAMILY_NOT_FOUND)
-    return FamilyOut.of(family)
+    response.headers["ETag"] = etag(loaded.version)
+    return FamilyOut.of(loaded.family)
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of a stored family version."""
+    return f'"{version}"'

@@ -27,6 +27,9 @@ class AuditAction(StrEnum):
     READ_CONSENTS = "read-consents"
     RECORD_CONSENT = "record-consent"
     REGISTER_FAMILY = "register-family"
+    UPDATE_FAMILY = "update-family"
+    SEARCH_FAMILY = "search-family"
+    ASSIGN_FAMILY = "assign-family"
 
 
 class AuditOutcome(StrEnum):
@@ -46,7 +49,7 @@ class AccessAudit:
     role: str
     action: AuditAction
     family_id: str | None
-    """None only for a refused registration, which names no family yet."""
+    """None only for a refused registration or search, which name no family."""
     outcome: AuditOutcome
     reason: str
 

@@ -11,7 +11,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
 from alamal_intake.audit import AccessAudit, AuditAction, AuditOutcome
 from alamal_intake.consent import RecordConsent, current_consents
-from alamal_intake.domain import Consent, ConsentBasis, Family, Member, RegisterFamily
+from alamal_intake.domain import (
+    Address,
+    Consent,
+    ConsentBasis,
+    Family,
+    Member,
+    RegisterFamily,
+)
 
 TextVersion = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
@@ -51,6 +58,51 @@ class MemberIn(Strict):
     first_name: Name
     surname: Name | None = None
     languages: Annotated[list[Language], Field(max_length=10)] = []
+
+    def to_domain(self) -> Member:
+        """The domain value."""
+        return Member(
+            role=self.role,
+            birth_year=self.birth_year,
+            first_name=self.first_name,
+            surname=self.surname,
+            languages=tuple(self.languages),
+        )
+
+
+class AddressIn(Strict):
+    """A Dutch postal address."""
+
+    street: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    house_number: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, pattern=r"^[1-9][0-9]{0,4}[ -]?[A-Za-z0-9-]{0,6}$"
+        ),
+    ]
+    postcode: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3} ?[A-Z]{2}$")]
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+    def to_domain(self) -> Address:
+        """The domain value."""
+        return Address(
+            street=self.street,
+            house_number=self.house_number,
+            postcode=self.postcode,
+            city=self.city,
+        )
+
+    @classmethod
+    def of(cls, address: Address | None) -> AddressIn | None:
+        """Build the response part from the domain value."""
+        if address is None:
+            return None
+        return cls(
+            street=address.street,
+            house_number=address.house_number,
+            postcode=address.postcode,
+            city=address.city,
+        )
 
 
 class ConsentIn(Strict):
@@ -99,16 +151,7 @@ class RegisterFamilyIn(Strict):
     def to_command(self, *, default_trusted_person: str) -> RegisterFamily:
         """The domain command for this request."""
         return RegisterFamily(
-            members=tuple(
-                Member(
-                    role=m.role,
-                    birth_year=m.birth_year,
-                    first_name=m.first_name,
-                    surname=m.surname,
-                    languages=tuple(m.languages),
-                )
-                for m in self.members
-            ),
+            members=tuple(m.to_domain() for m in self.members),
             wijk=self.wijk,
             projects=tuple(self.projects),
             languages=tuple(self.languages),
@@ -218,6 +261,10 @@ class FamilyOut(BaseModel):
     consents: list[ConsentOut]
     registered_by: str
     registered_at: datetime
+    father_trusted_person_id: str | None = None
+    address: AddressIn | None = None
+    phone: str | None = None
+    notes: str | None = None
 
     @classmethod
     def of(cls, family: Family) -> FamilyOut:
@@ -243,4 +290,8 @@ class FamilyOut(BaseModel):
             consents=[ConsentOut.of(c) for c in current_consents(family.consents)],
             registered_by=family.registered_by,
             registered_at=family.registered_at,
+            father_trusted_person_id=family.father_trusted_person_id,
+            address=AddressIn.of(family.address),
+            phone=family.phone,
+            notes=family.notes,
         )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
-from alamal_intake.domain import Consent, ConsentBasis, Family, Member
+from alamal_intake.domain import Address, Assignment, Consent, ConsentBasis, Family, Member
 from alamal_runtime.store import Doc, Record, Store, UnitOfWork
 
 FAMILIES = "families"
@@ -44,6 +44,30 @@ def family_to_doc(family: Family) -> Doc:
             }
             for c in family.consents
         ],
+        "address": None if family.address is None else _address_to_doc(family.address),
+        "phone": family.phone,
+        "notes": family.notes,
+        "father_trusted_person_id": family.father_trusted_person_id,
+        "assignments": [
+            {
+                "trusted_person_id": a.trusted_person_id,
+                "father_trusted_person_id": a.father_trusted_person_id,
+                "previous_trusted_person_id": a.previous_trusted_person_id,
+                "previous_father_trusted_person_id": a.previous_father_trusted_person_id,
+                "assigned_by": a.assigned_by,
+                "assigned_at": a.assigned_at.isoformat(),
+            }
+            for a in family.assignments
+        ],
+    }
+
+
+def _address_to_doc(address: Address) -> Doc:
+    return {
+        "street": address.street,
+        "house_number": address.house_number,
+        "postcode": address.postcode,
+        "city": address.city,
     }
 
 
@@ -80,6 +104,22 @@ def family_from_record(record: Record) -> Family:
             )
             for c in d["consents"]
         ),
+        # Families stored before these fields existed lack them: .get keeps them readable.
+        address=None if d.get("address") is None else Address(**d["address"]),
+        phone=d.get("phone"),
+        notes=d.get("notes"),
+        father_trusted_person_id=d.get("father_trusted_person_id"),
+        assignments=tuple(
+            Assignment(
+                trusted_person_id=a["trusted_person_id"],
+                father_trusted_person_id=a["father_trusted_person_id"],
+                previous_trusted_person_id=a["previous_trusted_person_id"],
+                previous_father_trusted_person_id=a["previous_father_trusted_person_id"],
+                assigned_by=a["assigned_by"],
+                assigned_at=datetime.fromisoformat(a["assigned_at"]),
+            )
+            for a in d.get("assignments", [])
+        ),
     )
 
 
@@ -94,6 +134,16 @@ async def get_family(store: Store, family_id: str) -> Family | None:
     return None if record is None else family_from_record(record)
 
 
+SCAN_LIMIT = 5000
+"""Most families one scope query reads; search filters names in memory over at most this many."""
+
+
+async def families_where(store: Store, where: dict[str, str]) -> list[Family]:
+    """Families whose indexed top-level fields equal `where` (up to SCAN_LIMIT)."""
+    records = await store.find(FAMILIES, where, order_by="registered_at", limit=SCAN_LIMIT)
+    return [family_from_record(r) for r in records]
+
+
 @dataclass(frozen=True, slots=True)
 class Versioned:
     """A family with the stored version it was read at (for optimistic concurrency)."""
@@ -102,18 +152,28 @@ class Versioned:
     version: int
 
 
+async def get_versioned(store: Store, family_id: str) -> Versioned | None:
+    """Read one family with its stored version (for the ETag), or None."""
+    record = await store.get(FAMILIES, family_id)
+    return None if record is None else Versioned(family_from_record(record), record.version)
+
+
 async def load_family(uow: UnitOfWork, family_id: str) -> Versioned | None:
     """Read one family inside a unit of work, with its version, or None."""
     record = await uow.get(FAMILIES, family_id)
     return None if record is None else Versioned(family_from_record(record), record.version)
 
 
-async def replace_family(uow: UnitOfWork, family: Family, *, expected_version: int) -> None:
-    """Store a changed family; StaleWriteError if someone else changed it since it was read."""
-    await uow.replace(FAMILIES, family.id, family_to_doc(family), expected_version=expected_version)
+async def replace_family(uow: UnitOfWork, family: Family, *, expected_version: int) -> int:
+    """Store a changed family and return its new version; StaleWriteError if it changed since."""
+    record = await uow.replace(
+        FAMILIES, family.id, family_to_doc(family), expected_version=expected_version
+    )
+    return record.version
 
 
 async def prepare(store: Store) -> None:
     """Indexes intake's queries need."""
     await store.ensure_index(FAMILIES, ["wijk"])
     await store.ensure_index(FAMILIES, ["trusted_person_id"])
+    await store.ensure_index(FAMILIES, ["father_trusted_person_id"])
