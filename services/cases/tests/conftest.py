@@ -143,6 +143,9 @@ async def cases_app(
         profile="test",
         kafka_session_timeout_ms=3000,
         handler_retries=1,
+        # One group per test module: Tansu ignores a clean leave, so a later module's app in the
+        # same group would wait for the departed members to time out.
+        kafka_consumer_group=f"test-cases-{uuid.uuid4().hex[:12]}",
     )
     app = create_app(settings, telemetry=setup_telemetry("cases", set_global=False))
     async with app.router.lifespan_context(app):

@@ -92,7 +92,7 @@ class ServiceRuntime:
         subscribe(
             self.broker,
             topic=topic,
-            group_id=f"alamal-{self.service}",
+            group_id=self.settings.kafka_consumer_group or f"alamal-{self.service}",
             processor=processor,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
         )

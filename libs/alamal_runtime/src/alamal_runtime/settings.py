@@ -27,6 +27,11 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = Field(description="host:port[,host:port] of the Kafka brokers")
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    kafka_consumer_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="Consumer group of this service's subscribers (default alamal-<service>)",
+    )
     token_public_key_file: Path | None = None
     token_public_key: str | None = Field(
         default=None, description="PEM of the gateway's Ed25519 token verification key"

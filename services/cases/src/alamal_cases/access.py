@@ -18,3 +18,18 @@ def may_read(principal: Principal, case: Case) -> bool:
 def may_log_visit(principal: Principal, case: Case) -> bool:
     """Whoever may read a case may log a contact on it: its trusted person, or a coordinator."""
     return may_read(principal, case)
+
+
+def may_propose_referral(principal: Principal, case: Case) -> bool:
+    """The case's trusted person, or a coordinator of its wijk."""
+    return may_read(principal, case)
+
+
+def may_send_referral(principal: Principal, case: Case) -> bool:
+    """Whoever may propose may send (routine ones only once a coordinator approved them)."""
+    return may_read(principal, case)
+
+
+def may_decide_referral(principal: Principal, case: Case) -> bool:
+    """Approve, record a Meldcode override or the partner's answer: a coordinator in scope."""
+    return principal.role is Role.COORDINATOR and may_read(principal, case)

@@ -1,4 +1,4 @@
-"""Cases' domain: a case opened for a registered family, and the visits logged on it. Pure."""
+"""Cases and visits: a case opened for a registered family, and the contacts logged on it."""
 
 from __future__ import annotations
 

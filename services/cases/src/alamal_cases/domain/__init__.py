@@ -1,0 +1,45 @@
+"""Cases' domain, pure: cases and visits, the consent projection, referrals to partners."""
+
+from alamal_cases.domain.cases import (
+    HOME_ZONE,
+    MAX_NOTE_CHARS,
+    MAX_STRENGTH_CHARS,
+    MAX_STRENGTHS,
+    MIN_VISIT_MINUTES,
+    Case,
+    CaseNotOpenError,
+    CaseStatus,
+    DomainError,
+    FamilyRef,
+    LogVisit,
+    OverdueFollowUp,
+    Visit,
+    VisitRejectedError,
+    local_today,
+    log_visit,
+    open_case,
+    overdue_follow_ups,
+)
+from alamal_cases.domain.consent import ConsentRecord
+
+__all__ = [
+    "HOME_ZONE",
+    "MAX_NOTE_CHARS",
+    "MAX_STRENGTHS",
+    "MAX_STRENGTH_CHARS",
+    "MIN_VISIT_MINUTES",
+    "Case",
+    "CaseNotOpenError",
+    "CaseStatus",
+    "ConsentRecord",
+    "DomainError",
+    "FamilyRef",
+    "LogVisit",
+    "OverdueFollowUp",
+    "Visit",
+    "VisitRejectedError",
+    "local_today",
+    "log_visit",
+    "open_case",
+    "overdue_follow_ups",
+]

@@ -1,0 +1,197 @@
+"""Cases' HTTP API for referrals to partners: propose, approve, override, send, answer.
+
+Scope as elsewhere: outside it a referral is 404 like a missing one. A trusted person who can
+see the referral but asks for a coordinator's step (approve, override, answer) gets 403: she
+already sees the referral, so the refusal reveals nothing and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import APIRouter, Response
+
+from alamal_cases import access, referral_store, store
+from alamal_cases.deps import StoreDep
+from alamal_cases.domain import Case, CaseNotOpenError
+from alamal_cases.domain.referrals import (
+    ConsentMissingError,
+    IllegalTransitionError,
+    Referral,
+    ReferralRejectedError,
+    approve,
+    propose_referral,
+    record_answer,
+    record_override,
+    send,
+)
+from alamal_cases.handlers import SOURCE
+from alamal_cases.referral_schemas import OverrideIn, ReferralIn, ReferralOut, StatusIn
+from alamal_contracts.codes import SHARE_PURPOSE
+from alamal_contracts.events import Event
+from alamal_runtime.auth import Principal
+from alamal_runtime.events import emit
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
+from alamal_runtime.store import StaleWriteError, Store, UnitOfWork
+
+router = APIRouter(tags=["referrals"])
+log = structlog.get_logger(__name__)
+
+CASE_NOT_FOUND = "case not found"
+NOT_FOUND = "referral not found"
+COORDINATOR_ONLY = "only a coordinator of the wijk may do this"
+
+
+type Allowed = Callable[[Principal, Case], bool]
+type Step = Callable[[Referral, UnitOfWork], Awaitable[tuple[Referral, Event | None]]]
+
+
+@router.post("/cases/{case_id}/referrals", status_code=201, response_model=ReferralOut)
+async def create_referral(
+    case_id: uuid.UUID,
+    body: ReferralIn,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    response: Response,
+) -> ReferralOut:
+    """Propose a referral on a case in scope; 404 outside it, 409 when the case is closed."""
+    async with store_.transaction() as uow:
+        case = await store.get_case_in(uow, str(case_id))
+        if case is None or not access.may_propose_referral(principal, case):
+            raise HTTPProblem(404, CASE_NOT_FOUND)
+        try:
+            referral = propose_referral(
+                case,
+                body.command(),
+                referral_id=str(uuid.uuid4()),
+                by=principal.user_id,
+                now=datetime.now(UTC),
+            )
+        except CaseNotOpenError:
+            raise HTTPProblem(409, "the case is closed") from None
+        except ReferralRejectedError as exc:
+            raise field_error(exc.field, exc.message) from None
+        await referral_store.add_referral(uow, referral)
+    log.info("referral_proposed", case_id=referral.case_id, referral_id=referral.id)
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    return ReferralOut.of(referral)
+
+
+@router.get("/cases/{case_id}/referrals", response_model=list[ReferralOut])
+async def list_referrals(
+    case_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+) -> list[ReferralOut]:
+    """A case's referrals, oldest first; 404 when missing or outside the caller's scope."""
+    case = await store.get_case(store_, str(case_id))
+    if case is None or not access.may_read(principal, case):
+        raise HTTPProblem(404, CASE_NOT_FOUND)
+    return [ReferralOut.of(r) for r in await referral_store.referrals_of_case(store_, case.id)]
+
+
+@router.get("/referrals/{referral_id}", response_model=ReferralOut)
+async def read_referral(
+    referral_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+) -> ReferralOut:
+    """One referral of a case in scope; 404 otherwise."""
+    referral = await referral_store.get_referral(store_, str(referral_id))
+    case = None if referral is None else await store.get_case(store_, referral.case_id)
+    if referral is None or case is None or not access.may_read(principal, case):
+        raise HTTPProblem(404, NOT_FOUND)
+    return ReferralOut.of(referral)
+
+
+async def _step(
+    store_: Store,
+    referral_id: uuid.UUID,
+    principal: Principal,
+    allowed: Allowed,
+    step: Step,
+) -> Referral:
+    """Load, check scope and role, apply one transition, store it with its event atomically."""
+    try:
+        async with store_.transaction() as uow:
+            found = await referral_store.get_referral_in(uow, str(referral_id))
+            case = None if found is None else await store.get_case_in(uow, found[0].case_id)
+            if found is None or case is None or not access.may_read(principal, case):
+                raise HTTPProblem(404, NOT_FOUND)
+            if not allowed(principal, case):
+                raise HTTPProblem(403, COORDINATOR_ONLY)
+            referral, version = found
+            try:
+                changed, event = await step(referral, uow)
+            except (IllegalTransitionError, ConsentMissingError) as exc:
+                raise HTTPProblem(409, str(exc)) from None
+            except ReferralRejectedError as exc:
+                raise field_error(exc.field, exc.message) from None
+            await referral_store.replace_referral(uow, changed, version=version)
+            if event is not None:
+                emit(uow, event, source=SOURCE)
+    except StaleWriteError:
+        raise HTTPProblem(409, "the referral changed meanwhile; reload and retry") from None
+    log.info("referral_changed", referral_id=changed.id, state=changed.state.value)
+    return changed
+
+
+@router.post("/referrals/{referral_id}/approve", response_model=ReferralOut)
+async def approve_referral(
+    referral_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+) -> ReferralOut:
+    """A coordinator in scope approves a proposal."""
+
+    async def step(referral: Referral, _: UnitOfWork) -> tuple[Referral, Event | None]:
+        return approve(referral, by=principal.user_id, now=datetime.now(UTC)), None
+
+    changed = await _step(store_, referral_id, principal, access.may_decide_referral, step)
+    return ReferralOut.of(changed)
+
+
+@router.post("/referrals/{referral_id}/meldcode-override", response_model=ReferralOut)
+async def override_referral(
+    referral_id: uuid.UUID, body: OverrideIn, principal: CurrentPrincipal, store_: StoreDep
+) -> ReferralOut:
+    """A coordinator in scope records a Meldcode safety override before sending."""
+
+    async def step(referral: Referral, _: UnitOfWork) -> tuple[Referral, Event | None]:
+        changed = record_override(
+            referral, reason_code=body.reason_code, by=principal.user_id, now=datetime.now(UTC)
+        )
+        return changed, None
+
+    changed = await _step(store_, referral_id, principal, access.may_decide_referral, step)
+    return ReferralOut.of(changed)
+
+
+@router.post("/referrals/{referral_id}/send", response_model=ReferralOut)
+async def send_referral(
+    referral_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+) -> ReferralOut:
+    """Send to the partner (emits `cases.referral-escalated.v1`); consent-gated, 409 if not."""
+
+    async def step(referral: Referral, uow: UnitOfWork) -> tuple[Referral, Event | None]:
+        purpose = SHARE_PURPOSE[referral.partner_kind]
+        consent = await referral_store.consent_in(uow, referral.family_id, purpose)
+        return send(referral, consent=consent, by=principal.user_id, now=datetime.now(UTC))
+
+    changed = await _step(store_, referral_id, principal, access.may_send_referral, step)
+    return ReferralOut.of(changed)
+
+
+@router.post("/referrals/{referral_id}/status", response_model=ReferralOut)
+async def answer_referral(
+    referral_id: uuid.UUID, body: StatusIn, principal: CurrentPrincipal, store_: StoreDep
+) -> ReferralOut:
+    """Record the partner's answer (emits `cases.referral-updated.v1`); coordinators for now."""
+
+    async def step(referral: Referral, _: UnitOfWork) -> tuple[Referral, Event | None]:
+        return record_answer(
+            referral, body.status, outcome_code=body.outcome_code, now=datetime.now(UTC)
+        )
+
+    changed = await _step(store_, referral_id, principal, access.may_decide_referral, step)
+    return ReferralOut.of(changed)
+
+
+__all__ = ["router"]
