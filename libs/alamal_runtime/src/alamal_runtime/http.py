@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import traceback
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, Self
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, status
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
+from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alamal_runtime.auth import InvalidTokenError, Principal, TokenVerifier
@@ -236,3 +237,14 @@ async def _too_large(send: Send, max_bytes: int) -> None:
 def field_error(field: str, message: str, *, kind: str = "value_error") -> RequestValidationError:
     """A 422 for one body field found invalid after parsing, shaped like every other 422."""
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": kind}])
+
+
+class DomainView(BaseModel):
+    """A response model read from the same-named attributes of a domain object."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, obj: object) -> Self:
+        """Build the response from a domain object (tuples become lists, enums stay enums)."""
+        return cls.model_validate(obj)

@@ -7,19 +7,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from alamal_cases import access
 from alamal_cases.deps import StoreDep
-from alamal_cases.domain import Case, CaseStatus
+from alamal_cases.domain import CaseStatus
 from alamal_cases.store import cases_of_family, get_case
 from alamal_contracts.codes import Wijk
-from alamal_runtime.http import CurrentPrincipal, HTTPProblem
+from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 
-class CaseOut(BaseModel):
+class CaseOut(DomainView):
     """A case as shown to staff in scope."""
 
     id: str
@@ -28,18 +27,6 @@ class CaseOut(BaseModel):
     trusted_person_id: str
     status: CaseStatus
     opened_at: datetime
-
-    @classmethod
-    def of(cls, case: Case) -> CaseOut:
-        """Build the response from the domain object."""
-        return cls(
-            id=case.id,
-            family_id=case.family_id,
-            wijk=case.wijk,
-            trusted_person_id=case.trusted_person_id,
-            status=case.status,
-            opened_at=case.opened_at,
-        )
 
 
 @router.get("", response_model=list[CaseOut])

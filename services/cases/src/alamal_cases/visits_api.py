@@ -20,8 +20,6 @@ from alamal_cases.domain import (
     Case,
     CaseNotOpenError,
     LogVisit,
-    OverdueFollowUp,
-    Visit,
     VisitRejectedError,
     local_today,
     log_visit,
@@ -32,7 +30,7 @@ from alamal_contracts.codes import TopicCode, VisitKind, Wijk
 from alamal_contracts.events.cases import MAX_VISIT_MINUTES
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.events import emit
-from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
+from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
 from alamal_runtime.store import Store
 
 router = APIRouter(tags=["visits"])
@@ -77,7 +75,7 @@ class VisitIn(BaseModel):
         )
 
 
-class VisitOut(BaseModel):
+class VisitOut(DomainView):
     """A visit as shown to staff in scope, private note included."""
 
     id: str
@@ -94,27 +92,8 @@ class VisitOut(BaseModel):
     follow_up_on: date | None
     logged_at: datetime
 
-    @classmethod
-    def of(cls, visit: Visit) -> VisitOut:
-        """Build the response from the domain object."""
-        return cls(
-            id=visit.id,
-            case_id=visit.case_id,
-            family_id=visit.family_id,
-            wijk=visit.wijk,
-            trusted_person_id=visit.trusted_person_id,
-            kind=visit.kind,
-            occurred_on=visit.occurred_on,
-            duration_minutes=visit.duration_minutes,
-            topic_codes=list(visit.topic_codes),
-            strengths_observed=list(visit.strengths_observed),
-            private_note=visit.private_note,
-            follow_up_on=visit.follow_up_on,
-            logged_at=visit.logged_at,
-        )
 
-
-class OverdueOut(BaseModel):
+class OverdueOut(DomainView):
     """An overdue follow-up: ids and dates only."""
 
     case_id: str
@@ -122,17 +101,6 @@ class OverdueOut(BaseModel):
     visit_id: str
     follow_up_on: date
     days_overdue: int
-
-    @classmethod
-    def of(cls, item: OverdueFollowUp) -> OverdueOut:
-        """Build the response from the domain object."""
-        return cls(
-            case_id=item.case_id,
-            family_id=item.family_id,
-            visit_id=item.visit_id,
-            follow_up_on=item.follow_up_on,
-            days_overdue=item.days_overdue,
-        )
 
 
 async def _case_in_scope(store_: Store, case_id: uuid.UUID, principal: Principal) -> Case:

@@ -9,8 +9,9 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from alamal_contracts.codes import Project, Wijk
-from alamal_intake.domain import KEEP, Assignment, Family, Reassign, UpdateFamily
+from alamal_intake.domain import KEEP, Family, Reassign, UpdateFamily
 from alamal_intake.schemas import AddressIn, Language, MemberIn, Strict, _unique
+from alamal_runtime.http import DomainView
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{6,20}$")]
 Notes = Annotated[str, StringConstraints(max_length=4000)]
@@ -84,7 +85,7 @@ class ReassignIn(Strict):
         )
 
 
-class AssignmentOut(BaseModel):
+class AssignmentOut(DomainView):
     """One record of the assignment history."""
 
     trusted_person_id: str
@@ -93,18 +94,6 @@ class AssignmentOut(BaseModel):
     previous_father_trusted_person_id: str | None
     assigned_by: str
     assigned_at: datetime
-
-    @classmethod
-    def of(cls, a: Assignment) -> AssignmentOut:
-        """Build the response from one history record."""
-        return cls(
-            trusted_person_id=a.trusted_person_id,
-            father_trusted_person_id=a.father_trusted_person_id,
-            previous_trusted_person_id=a.previous_trusted_person_id,
-            previous_father_trusted_person_id=a.previous_father_trusted_person_id,
-            assigned_by=a.assigned_by,
-            assigned_at=a.assigned_at,
-        )
 
 
 class AssignmentsOut(BaseModel):

@@ -9,16 +9,16 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
-from alamal_intake.audit import AccessAudit, AuditAction, AuditOutcome
+from alamal_intake.audit import AuditAction, AuditOutcome
 from alamal_intake.consent import RecordConsent, current_consents
 from alamal_intake.domain import (
     Address,
-    Consent,
     ConsentBasis,
     Family,
     Member,
     RegisterFamily,
 )
+from alamal_runtime.http import DomainView
 
 TextVersion = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
@@ -164,7 +164,7 @@ class RegisterFamilyIn(Strict):
         )
 
 
-class MemberOut(BaseModel):
+class MemberOut(DomainView):
     """A household member as shown to staff in scope."""
 
     role: MemberRole
@@ -174,7 +174,7 @@ class MemberOut(BaseModel):
     languages: list[str]
 
 
-class ConsentOut(BaseModel):
+class ConsentOut(DomainView):
     """A recorded consent answer."""
 
     purpose: ConsentPurpose
@@ -183,18 +183,6 @@ class ConsentOut(BaseModel):
     recorded_at: datetime
     text_version: str
     basis: ConsentBasis | None
-
-    @classmethod
-    def of(cls, consent: Consent) -> ConsentOut:
-        """Build the response from one record of the history."""
-        return cls(
-            purpose=consent.purpose,
-            granted=consent.granted,
-            recorded_by=consent.recorded_by,
-            recorded_at=consent.recorded_at,
-            text_version=consent.text_version,
-            basis=consent.basis,
-        )
 
 
 class ConsentsOut(BaseModel):
@@ -214,7 +202,7 @@ class ConsentsOut(BaseModel):
         )
 
 
-class AuditRecordOut(BaseModel):
+class AuditRecordOut(DomainView):
     """One audited access: ids and codes only."""
 
     id: str
@@ -225,20 +213,6 @@ class AuditRecordOut(BaseModel):
     family_id: str | None
     outcome: AuditOutcome
     reason: str
-
-    @classmethod
-    def of(cls, record: AccessAudit) -> AuditRecordOut:
-        """Build the response from an audit record."""
-        return cls(
-            id=record.id,
-            at=record.at,
-            user_id=record.user_id,
-            role=record.role,
-            action=record.action,
-            family_id=record.family_id,
-            outcome=record.outcome,
-            reason=record.reason,
-        )
 
 
 class AuditOut(BaseModel):
@@ -276,16 +250,7 @@ class FamilyOut(BaseModel):
             languages=list(family.languages),
             intake_source=family.intake_source,
             trusted_person_id=family.trusted_person_id,
-            members=[
-                MemberOut(
-                    role=m.role,
-                    birth_year=m.birth_year,
-                    first_name=m.first_name,
-                    surname=m.surname,
-                    languages=list(m.languages),
-                )
-                for m in family.members
-            ],
+            members=[MemberOut.of(m) for m in family.members],
             # The current answer per purpose; GET /families/{id}/consents has the history.
             consents=[ConsentOut.of(c) for c in current_consents(family.consents)],
             registered_by=family.registered_by,
