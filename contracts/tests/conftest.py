@@ -7,6 +7,8 @@ import pytest
 from alamal_contracts.codes import (
     AgeBand,
     ConsentPurpose,
+    EndpointDisabledReason,
+    GoalStatus,
     IntakeSource,
     LegalBasis,
     MemberRole,
@@ -23,10 +25,13 @@ from alamal_contracts.events import (
     CaseOpened,
     ConsentChanged,
     ConsentFlag,
-    Event,
+    EndpointDisabled,
+    EventBase,
     FamilyReassigned,
     FamilyRegistered,
+    GoalUpdated,
     MemberCount,
+    PartnerStatusReported,
     ReferralEscalated,
     ReferralUpdated,
     VisitLogged,
@@ -41,7 +46,7 @@ VISIT = "5a6b7c8d-9e0f-4a1b-8c3d-4e5f6a7b8c06"
 AT = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
 
-def make_events() -> list[Event]:
+def make_events() -> list[EventBase]:
     """Return one valid instance of every event model."""
     return [
         FamilyRegistered(
@@ -110,11 +115,34 @@ def make_events() -> list[Event]:
             previous_trusted_person_id=CASE,
             reassigned_at=AT,
         ),
+        GoalUpdated(
+            family_id=FAMILY,
+            goal_id=VISIT,
+            case_id=CASE,
+            area=TopicCode.SCHOOL,
+            status=GoalStatus.REACHED,
+            revision=3,
+            updated_at=AT,
+        ),
+        PartnerStatusReported(
+            family_id=FAMILY,
+            referral_id=REFERRAL,
+            partner_id=PARTNER,
+            status=ReferralStatus.CLOSED,
+            outcome_code="support-started",
+            reported_at=AT,
+        ),
+        EndpointDisabled(
+            endpoint_id=VISIT,
+            partner_id=PARTNER,
+            reason=EndpointDisabledReason.GONE,
+            disabled_at=AT,
+        ),
     ]
 
 
 @pytest.fixture(params=make_events(), ids=lambda e: type(e).__name__)
-def event(request: pytest.FixtureRequest) -> Event:
+def event(request: pytest.FixtureRequest) -> EventBase:
     """Each valid sample event in turn."""
-    sample: Event = request.param
+    sample: EventBase = request.param
     return sample

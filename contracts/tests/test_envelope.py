@@ -11,7 +11,7 @@ from alamal_contracts.envelope import (
     from_kafka,
     to_kafka,
 )
-from alamal_contracts.events import CaseOpened, Event, VisitLogged
+from alamal_contracts.events import CaseOpened, Event, EventBase, VisitLogged
 
 from .conftest import AT, FAMILY, make_events
 
@@ -19,7 +19,7 @@ EVENT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 FAKE_NAME = "Fatima El Amrani"
 
 
-def _record(event: Event | None = None) -> KafkaRecord:
+def _record(event: EventBase | None = None) -> KafkaRecord:
     event = event or make_events()[2]
     return to_kafka(event, event_id=EVENT_ID, source="/alamal/cases", time=AT, subject=FAMILY)
 

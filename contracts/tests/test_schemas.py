@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from alamal_contracts.events import EVENTS, Event
+from alamal_contracts.events import EVENTS, Event, OperationalEvent
 from alamal_contracts.schemas import (
     DEFAULT_DIR,
     check_files,
@@ -47,7 +47,7 @@ def test_current_models_are_compatible_with_committed_schemas() -> None:
 
 def test_cli_check_passes_on_the_committed_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--dir", str(SCHEMA_DIR)]) == 0
-    assert "8 event schemas are current and compatible" in capsys.readouterr().out
+    assert "11 event schemas are current and compatible" in capsys.readouterr().out
 
 
 def test_rendering_is_pretty_sorted_and_ends_with_a_newline() -> None:
@@ -63,7 +63,8 @@ def test_schema_is_tagged_with_topic_and_type(event: Event) -> None:
     assert schema["x-topic"] == type(event).TOPIC
     assert schema["x-cloudevents-type"] == type(event).CE_TYPE
     assert schema["additionalProperties"] is False
-    assert "family_id" in schema["required"]
+    key_field = "endpoint_id" if isinstance(event, OperationalEvent) else "family_id"
+    assert key_field in schema["required"]
 
 
 def test_every_schema_property_is_described(event: Event) -> None:

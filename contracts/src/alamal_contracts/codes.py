@@ -172,6 +172,24 @@ class ReferralStatus(StrEnum):
     CLOSED = "closed"
 
 
+class GoalStatus(StrEnum):
+    """Where a goal of a family's strengths-based plan stands."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in-progress"
+    REACHED = "reached"
+    STOPPED = "stopped"
+
+
+class EndpointDisabledReason(StrEnum):
+    """Why the notifications service disabled a partner's webhook endpoint."""
+
+    GONE = "gone"
+    """The endpoint answered 410 Gone."""
+    FAILING = "failing"
+    """Every attempt failed for longer than the configured period."""
+
+
 _BAND_FLOORS: Final = (
     (65, AgeBand.AGE_65_PLUS),
     (24, AgeBand.AGE_24_64),

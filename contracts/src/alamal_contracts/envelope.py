@@ -15,7 +15,7 @@ from typing import Final, overload
 
 from pydantic import ValidationError
 
-from alamal_contracts.events import EVENTS_BY_TYPE, Event
+from alamal_contracts.events import EVENTS_BY_TYPE, EventBase
 from alamal_contracts.events.base import UUID_PATTERN
 from alamal_contracts.introspect import nested_models
 
@@ -78,7 +78,7 @@ class KafkaRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class CloudEvent[ModelT: Event]:
+class CloudEvent[ModelT: EventBase]:
     """A received CloudEvent with its attributes and its validated data."""
 
     id: str
@@ -103,7 +103,7 @@ def format_time(time: datetime) -> str:
 
 
 def to_kafka(
-    event: Event,
+    event: EventBase,
     *,
     event_id: str,
     source: str,
@@ -111,7 +111,7 @@ def to_kafka(
     subject: str | None = None,
     dataschema: str | None = None,
 ) -> KafkaRecord:
-    """Wrap an event as a binary-mode CloudEvent Kafka record keyed by its family id."""
+    """Wrap an event as a binary-mode CloudEvent Kafka record keyed by its partition key."""
     _check_attribute("event_id", event_id)
     _check_attribute("source", source)
     if subject is not None and not _UUID.fullmatch(subject):
@@ -131,21 +131,21 @@ def to_kafka(
     headers = tuple((k, v.encode()) for k, v in attributes.items() if v is not None)
     return KafkaRecord(
         topic=event.TOPIC,
-        key=event.family_id,
+        key=event.partition_key,
         value=event.model_dump_json().encode(),
         headers=headers,
     )
 
 
 @overload
-def from_kafka(value: bytes, headers: Headers) -> CloudEvent[Event]: ...
+def from_kafka(value: bytes, headers: Headers) -> CloudEvent[EventBase]: ...
 @overload
-def from_kafka[ModelT: Event](
+def from_kafka[ModelT: EventBase](
     value: bytes, headers: Headers, *, expect: type[ModelT]
 ) -> CloudEvent[ModelT]: ...
 def from_kafka(
-    value: bytes, headers: Headers, *, expect: type[Event] | None = None
-) -> CloudEvent[Event]:
+    value: bytes, headers: Headers, *, expect: type[EventBase] | None = None
+) -> CloudEvent[EventBase]:
     """Validate the `ce_*` headers and parse the value into the model registered for `ce_type`."""
     attrs = _ce_headers(headers)
     if _required(attrs, SPECVERSION_HEADER) != SPECVERSION:
@@ -224,7 +224,7 @@ def _parse_time(text: str) -> datetime:
         raise EnvelopeError(f"header {TIME_HEADER} is not an RFC 3339 timestamp") from None
 
 
-def _parse_data[ModelT: Event](model: type[ModelT], value: bytes) -> ModelT:
+def _parse_data[ModelT: EventBase](model: type[ModelT], value: bytes) -> ModelT:
     # The pydantic error is summarised outside the except block so that neither the message
     # nor the exception chain (__cause__/__context__) carries the offending input.
     problems: tuple[DataProblem, ...] = ()
@@ -235,7 +235,7 @@ def _parse_data[ModelT: Event](model: type[ModelT], value: bytes) -> ModelT:
     raise EventDataError(model.CE_TYPE, problems)
 
 
-def _problems(model: type[Event], exc: ValidationError) -> tuple[DataProblem, ...]:
+def _problems(model: type[EventBase], exc: ValidationError) -> tuple[DataProblem, ...]:
     known = _field_names(model)
     return tuple(
         DataProblem(loc=_loc(err["loc"], known), type=err["type"])
@@ -249,7 +249,7 @@ def _loc(parts: tuple[int | str, ...], known: frozenset[str]) -> str:
     return ".".join(shown) or "<root>"
 
 
-def _field_names(model: type[Event]) -> frozenset[str]:
+def _field_names(model: type[EventBase]) -> frozenset[str]:
     names: set[str] = set()
     for item in nested_models(model):
         names.update(item.model_fields)

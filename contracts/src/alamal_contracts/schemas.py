@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from alamal_contracts.compat import incompatible_changes
-from alamal_contracts.events import EVENTS, Event
+from alamal_contracts.events import EVENTS, EventBase
 
 DEFAULT_DIR: Final = Path(__file__).resolve().parents[2] / "schemas"
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 
-def event_schema(model: type[Event]) -> dict[str, Any]:
+def event_schema(model: type[EventBase]) -> dict[str, Any]:
     """Return the JSON Schema of an event's data, tagged with its topic and CloudEvents type."""
     schema = model.model_json_schema()
     schema["$schema"] = JSON_SCHEMA_DIALECT

@@ -14,6 +14,9 @@ CASE_CLOSED: Final = "cases.case-closed.v1"
 VISIT_LOGGED: Final = "cases.visit-logged.v1"
 REFERRAL_ESCALATED: Final = "cases.referral-escalated.v1"
 REFERRAL_UPDATED: Final = "cases.referral-updated.v1"
+GOAL_UPDATED: Final = "cases.goal-updated.v1"
+PARTNER_STATUS_REPORTED: Final = "notifications.partner-status-reported.v1"
+ENDPOINT_DISABLED: Final = "notifications.endpoint-disabled.v1"
 
 ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     FAMILY_REGISTERED,
@@ -24,6 +27,9 @@ ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     VISIT_LOGGED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
+    GOAL_UPDATED,
+    PARTNER_STATUS_REPORTED,
+    ENDPOINT_DISABLED,
 )
 
 _SERVICE_PATTERN: Final = re.compile(r"^[a-z][a-z0-9-]*$")

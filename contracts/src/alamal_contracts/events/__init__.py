@@ -4,10 +4,18 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from alamal_contracts.events.base import EntityId, Event, Part, Timestamp
+from alamal_contracts.events.base import (
+    EntityId,
+    Event,
+    EventBase,
+    OperationalEvent,
+    Part,
+    Timestamp,
+)
 from alamal_contracts.events.cases import (
     CaseClosed,
     CaseOpened,
+    GoalUpdated,
     ReferralEscalated,
     ReferralUpdated,
     VisitLogged,
@@ -19,8 +27,9 @@ from alamal_contracts.events.intake import (
     FamilyRegistered,
     MemberCount,
 )
+from alamal_contracts.events.notifications import EndpointDisabled, PartnerStatusReported
 
-EVENT_MODELS: Final[tuple[type[Event], ...]] = (
+EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     FamilyRegistered,
     ConsentChanged,
     FamilyReassigned,
@@ -29,12 +38,15 @@ EVENT_MODELS: Final[tuple[type[Event], ...]] = (
     VisitLogged,
     ReferralEscalated,
     ReferralUpdated,
+    GoalUpdated,
+    PartnerStatusReported,
+    EndpointDisabled,
 )
 
-EVENTS: Final[Mapping[str, type[Event]]] = MappingProxyType({m.TOPIC: m for m in EVENT_MODELS})
+EVENTS: Final[Mapping[str, type[EventBase]]] = MappingProxyType({m.TOPIC: m for m in EVENT_MODELS})
 """Event model by Kafka topic (read-only)."""
 
-EVENTS_BY_TYPE: Final[Mapping[str, type[Event]]] = MappingProxyType(
+EVENTS_BY_TYPE: Final[Mapping[str, type[EventBase]]] = MappingProxyType(
     {m.CE_TYPE: m for m in EVENT_MODELS}
 )
 """Event model by CloudEvents `type` (read-only)."""
@@ -47,12 +59,17 @@ __all__ = [
     "CaseOpened",
     "ConsentChanged",
     "ConsentFlag",
+    "EndpointDisabled",
     "EntityId",
     "Event",
+    "EventBase",
     "FamilyReassigned",
     "FamilyRegistered",
+    "GoalUpdated",
     "MemberCount",
+    "OperationalEvent",
     "Part",
+    "PartnerStatusReported",
     "ReferralEscalated",
     "ReferralUpdated",
     "Timestamp",

@@ -64,7 +64,7 @@ class Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Event(BaseModel):
+class EventBase(BaseModel):
     """A thin event: ids, codes, counts, bands, dates and flags; never names or notes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -74,6 +74,29 @@ class Event(BaseModel):
     CE_TYPE: ClassVar[str]
     """The CloudEvents `type` attribute, `nl.alamal.<topic>`."""
 
+    @property
+    def partition_key(self) -> str:
+        """The Kafka key: the events sharing it stay in order."""
+        raise NotImplementedError
+
+
+class Event(EventBase):
+    """An event about one family, keyed by the family so its events stay in order."""
+
     family_id: EntityId = Field(
         description="Id of the family the event is about; the Kafka partition key."
     )
+
+    @property
+    def partition_key(self) -> str:
+        """The family id."""
+        return self.family_id
+
+
+class OperationalEvent(EventBase):
+    """An event about the platform's own machinery (no family), keyed by the entity it names."""
+
+    @property
+    def partition_key(self) -> str:
+        """The id of the entity the event is about."""
+        raise NotImplementedError

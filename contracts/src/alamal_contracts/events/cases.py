@@ -8,6 +8,7 @@ from pydantic import Field
 from alamal_contracts import topics
 from alamal_contracts.codes import (
     Code,
+    GoalStatus,
     LegalBasis,
     PartnerKind,
     ReferralStatus,
@@ -98,3 +99,19 @@ class ReferralUpdated(Event):
         default=None, description="Outcome code reported with the status, if any."
     )
     updated_at: Timestamp = Field(description="When the partner reported the status (UTC).")
+
+
+class GoalUpdated(Event):
+    """A goal of the family's strengths-based plan was set or changed status (no goal text)."""
+
+    TOPIC = topics.GOAL_UPDATED
+    CE_TYPE = topics.event_type(TOPIC)
+
+    goal_id: EntityId = Field(description="Id of the goal.")
+    case_id: EntityId = Field(description="Id of the case the plan belongs to.")
+    area: TopicCode = Field(description="Life domain the goal is about.")
+    status: GoalStatus = Field(description="Where the goal stands now.")
+    revision: int = Field(
+        ge=1, description="Counts the goal's changes from 1; a consumer keeps the highest seen."
+    )
+    updated_at: Timestamp = Field(description="When the goal was set or changed (UTC).")
