@@ -36,7 +36,30 @@ def test_env_contract_sets_every_managed_variable() -> None:
         "INTAKE_KAFKA_BOOTSTRAP": "127.0.0.1:19092",
         "INTAKE_KAFKA_TOPIC_PARTITIONS": "3",
         "INTAKE_TOKEN_PUBLIC_KEY_FILE": "/srv/data/keys/token-verify.pem",
+        "INTAKE_DATA_DIR": "/srv/data/intake",
     }
+
+
+def test_only_a_signing_service_gets_the_signing_key_and_peer_urls() -> None:
+    gateway = next(s for s in SERVICES if s.name == "gateway")
+    peers = {"intake": "http://127.0.0.1:1", "gateway": "http://127.0.0.1:2"}
+    signing = Path("/srv/data/keys/token-signing.pem")
+    common = {
+        "port": 9100,
+        "data_dir": Path("/srv/data"),
+        "bootstrap": "b:1",
+        "verify_key": Path("/srv/data/keys/token-verify.pem"),
+        "partitions": 1,
+        "environ": {},
+    }
+    env = service_env(gateway, signing_key=signing, peers=peers, **common)  # type: ignore[arg-type]
+    assert env["GATEWAY_TOKEN_SIGNING_KEY_FILE"] == str(signing)
+    assert env["GATEWAY_INTAKE_URL"] == "http://127.0.0.1:1"
+    assert "GATEWAY_GATEWAY_URL" not in env
+    plain = service_env(INTAKE, signing_key=signing, peers=peers, **common)  # type: ignore[arg-type]
+    assert not any("SIGNING" in k or k == "INTAKE_GATEWAY_URL" for k in plain)
+    with pytest.raises(ValueError, match="signing key"):
+        service_env(gateway, **common)  # type: ignore[arg-type]
 
 
 def test_env_passes_otel_log_level_and_own_prefix_but_nothing_else() -> None:

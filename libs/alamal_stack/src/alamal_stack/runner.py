@@ -15,7 +15,7 @@ from typing import Any, Self
 import structlog
 
 from alamal_stack.keys import TokenKeys, ensure_token_keys
-from alamal_stack.processes import StackError, free_port, log_tail, rotate_log
+from alamal_stack.processes import LOCALHOST, StackError, free_port, log_tail, rotate_log
 from alamal_stack.service_process import ManagedService
 from alamal_stack.services import SERVICES, ServiceSpec, service_env
 from alamal_stack.tansu import TansuBroker, create_topics
@@ -116,7 +116,12 @@ class EmbeddedStack:
             await self.broker.start_async()
             topics = self._topics if self._topics is not None else platform_topics(self.specs)
             await create_topics(self.bootstrap, topics, self.partitions)
-            self._services = {s.name: self._managed(s) for s in self.specs}
+            ports = {
+                s.name: free_port() if self._base_port == 0 else s.port(self._base_port)
+                for s in self.specs
+            }
+            peers = {name: f"http://{LOCALHOST}:{port}" for name, port in ports.items()}
+            self._services = {s.name: self._managed(s, ports[s.name], peers) for s in self.specs}
             await self._start_all()
         except BaseException:
             await self.stop()
@@ -126,8 +131,7 @@ class EmbeddedStack:
         if self._supervise_enabled:
             self._spawn_task(self._supervise())
 
-    def _managed(self, spec: ServiceSpec) -> ManagedService:
-        port = free_port() if self._base_port == 0 else spec.port(self._base_port)
+    def _managed(self, spec: ServiceSpec, port: int, peers: Mapping[str, str]) -> ManagedService:
         (self.data_dir / spec.name).mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{spec.name}.log"
         rotate_log(log_path)
@@ -139,6 +143,8 @@ class EmbeddedStack:
             verify_key=self.keys.verify,
             partitions=self.partitions,
             environ=os.environ,
+            signing_key=self.keys.signing,
+            peers=peers,
         )
         return ManagedService(
             spec,

@@ -20,6 +20,10 @@ class ServiceSpec:
     module: str
     env_prefix: str
     default_port: int
+    signs_tokens: bool = False
+    """Holds the token signing key (the gateway only); every other service only verifies."""
+    calls_services: bool = False
+    """Is told every other service's URL as `<PREFIX><NAME>_URL` (the gateway only)."""
 
     def port(self, base_port: int | None) -> int:
         """The port for this service: its default, or shifted to start at `base_port`."""
@@ -32,10 +36,15 @@ class ServiceSpec:
         return [sys.executable, "-m", self.module]
 
 
-# Adding a service is one line here (gateway 8100, notifications 8103, reporting 8104).
+# Adding a service is one line here.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("intake", "alamal_intake", "INTAKE_", 8101),
     ServiceSpec("cases", "alamal_cases", "CASES_", 8102),
+    ServiceSpec("notifications", "alamal_notifications", "NOTIFICATIONS_", 8103),
+    ServiceSpec("reporting", "alamal_reporting", "REPORTING_", 8104),
+    ServiceSpec(
+        "gateway", "alamal_gateway", "GATEWAY_", 8100, signs_tokens=True, calls_services=True
+    ),
 )
 
 # Operating-system basics a Python child needs; everything else is set explicitly below.
@@ -87,11 +96,15 @@ def service_env(
     verify_key: Path,
     partitions: int,
     environ: Mapping[str, str],
+    signing_key: Path | None = None,
+    peers: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The complete environment for one service process (nothing else is inherited).
 
     Passed through from `environ`: OS basics, every `OTEL_*`, any `<PREFIX>*` the runner does
-    not set itself, and `<PREFIX>LOG_LEVEL` (falling back to plain `LOG_LEVEL`).
+    not set itself, and `<PREFIX>LOG_LEVEL` (falling back to plain `LOG_LEVEL`). `DATA_DIR` is
+    the service's own folder (dev-only material such as a generated encryption key lives there).
+    A service that signs tokens gets `signing_key`; one that calls services gets `peers`' URLs.
     """
     p = spec.env_prefix
     env = {k: v for k, v in environ.items() if k in _INHERITED or k.startswith("LC_")}
@@ -107,5 +120,14 @@ def service_env(
         f"{p}KAFKA_BOOTSTRAP": bootstrap,
         f"{p}KAFKA_TOPIC_PARTITIONS": str(partitions),
         f"{p}TOKEN_PUBLIC_KEY_FILE": str(verify_key.resolve()),
+        f"{p}DATA_DIR": str((data_dir / spec.name).resolve()),
     }
+    if spec.signs_tokens:
+        if signing_key is None:
+            raise ValueError(f"{spec.name} signs tokens: pass the signing key")
+        env[f"{p}TOKEN_SIGNING_KEY_FILE"] = str(signing_key.resolve())
+    if spec.calls_services:
+        for name, url in (peers or {}).items():
+            if name != spec.name:
+                env[f"{p}{name.upper()}_URL"] = url
     return env
