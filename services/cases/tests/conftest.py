@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -15,7 +15,9 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from alamal_cases.app import create_app
+from alamal_cases.domain import Case, CaseStatus, FamilyRef
 from alamal_cases.settings import CasesSettings
+from alamal_cases.store import add_case
 from alamal_contracts.codes import (
     AgeBand,
     ConsentPurpose,
@@ -189,3 +191,28 @@ async def wait_for_cases(
             return cases
         await asyncio.sleep(0.05)
     raise AssertionError(f"no case for family {family_id} within {within}s")
+
+
+async def seed_case(
+    store: Store,
+    *,
+    holder: str,
+    wijk: Wijk = Wijk.OVERVECHT,
+    status: CaseStatus = CaseStatus.OPEN,
+    father: str | None = None,
+    opened_days_ago: int = 60,
+) -> Case:
+    """Put a case straight into the service's store (a state no single endpoint creates)."""
+    case = Case(
+        id=str(uuid.uuid4()),
+        family_id=str(uuid.uuid4()),
+        wijk=wijk,
+        trusted_person_id=holder,
+        status=status,
+        opened_at=datetime.now(UTC) - timedelta(days=opened_days_ago),
+        father_trusted_person_id=father,
+    )
+    ref = FamilyRef(case.family_id, wijk, holder, case.id if status is CaseStatus.OPEN else None)
+    async with store.transaction() as uow:
+        await add_case(uow, case, ref)
+    return case

@@ -7,16 +7,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from alamal_cases.domain import Case, CaseStatus, FamilyRef
+from alamal_cases.domain import CaseStatus
 from alamal_cases.referral_store import CONSENTS
-from alamal_cases.store import add_case
 from alamal_contracts.codes import ConsentPurpose, Wijk
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import ConsentChanged, ConsentFlag, ReferralEscalated, ReferralUpdated
@@ -26,7 +25,7 @@ from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 from alamal_stack.kafka_testing import Records, read_topic_until
 
-from .conftest import Caller, Producer, kafka_record, registration, wait_for_cases
+from .conftest import Caller, Producer, kafka_record, registration, seed_case, wait_for_cases
 
 pytestmark = pytest.mark.integration
 
@@ -46,24 +45,6 @@ def referral_body(**change: Any) -> dict[str, Any]:
     }
     body.update(change)
     return body
-
-
-async def seed_case(
-    store: Store, *, holder: str, wijk: Wijk = Wijk.OVERVECHT, status: CaseStatus = CaseStatus.OPEN
-) -> Case:
-    """Put a case straight into the service's store."""
-    case = Case(
-        id=str(uuid.uuid4()),
-        family_id=str(uuid.uuid4()),
-        wijk=wijk,
-        trusted_person_id=holder,
-        status=status,
-        opened_at=datetime.now(UTC) - timedelta(days=10),
-    )
-    ref = FamilyRef(case.family_id, wijk, holder, case.id)
-    async with store.transaction() as uow:
-        await add_case(uow, case, ref)
-    return case
 
 
 async def propose(

@@ -12,8 +12,7 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from alamal_cases.domain import Case, CaseStatus, FamilyRef, local_today
-from alamal_cases.store import add_case
+from alamal_cases.domain import CaseStatus, local_today
 from alamal_contracts.codes import Wijk
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import VisitLogged
@@ -23,7 +22,7 @@ from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 from alamal_stack.kafka_testing import read_topic_until
 
-from .conftest import Caller, Producer, kafka_record, registration, wait_for_cases
+from .conftest import Caller, Producer, kafka_record, registration, seed_case, wait_for_cases
 
 pytestmark = pytest.mark.integration
 
@@ -51,28 +50,6 @@ def visit_body(**change: Any) -> dict[str, Any]:
     }
     body.update(change)
     return body
-
-
-async def seed_case(
-    store: Store,
-    *,
-    holder: str,
-    wijk: Wijk = Wijk.OVERVECHT,
-    status: CaseStatus = CaseStatus.OPEN,
-) -> Case:
-    """Put a case straight into the service's store (no close endpoint exists yet)."""
-    case = Case(
-        id=str(uuid.uuid4()),
-        family_id=str(uuid.uuid4()),
-        wijk=wijk,
-        trusted_person_id=holder,
-        status=status,
-        opened_at=datetime.now(UTC) - timedelta(days=60),
-    )
-    ref = FamilyRef(case.family_id, wijk, holder, case.id if status is CaseStatus.OPEN else None)
-    async with store.transaction() as uow:
-        await add_case(uow, case, ref)
-    return case
 
 
 async def log(

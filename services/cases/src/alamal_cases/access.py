@@ -7,9 +7,10 @@ from alamal_runtime.auth import Principal, Role
 
 
 def may_read(principal: Principal, case: Case) -> bool:
-    """A trusted person sees her own cases; a coordinator those in her wijken; no one else."""
+    """A trusted person sees the cases she holds (also as the father's trusted person in
+    Tussen In); a coordinator those in her wijken; no one else (admins do no casework)."""
     if principal.role is Role.TRUSTED_PERSON:
-        return case.trusted_person_id == principal.user_id
+        return case.held_by(principal.user_id)
     if principal.role is Role.COORDINATOR:
         return case.wijk.value in principal.wijken
     return False
@@ -32,4 +33,16 @@ def may_send_referral(principal: Principal, case: Case) -> bool:
 
 def may_decide_referral(principal: Principal, case: Case) -> bool:
     """Approve, record a Meldcode override or the partner's answer: a coordinator in scope."""
+    return principal.role is Role.COORDINATOR and may_read(principal, case)
+
+
+def may_edit_plan(principal: Principal, case: Case) -> bool:
+    """The plan is made with the family by whoever works with it: holders and coordinators."""
+    return may_read(principal, case)
+
+
+def may_close(principal: Principal, case: Case) -> bool:
+    """The case's own trusted person (not the father's alongside her), or a coordinator."""
+    if principal.role is Role.TRUSTED_PERSON:
+        return case.trusted_person_id == principal.user_id
     return principal.role is Role.COORDINATOR and may_read(principal, case)

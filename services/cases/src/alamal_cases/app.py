@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from alamal_cases import api, handlers, referral_store, referrals_api, store, visits_api
+from alamal_cases import (
+    api,
+    handlers,
+    plan_api,
+    plan_store,
+    referral_store,
+    referrals_api,
+    store,
+    visits_api,
+)
 from alamal_cases.settings import CasesSettings
 from alamal_contracts.topics import (
+    CASE_CLOSED,
     CASE_OPENED,
     CONSENT_CHANGED,
+    FAMILY_REASSIGNED,
     FAMILY_REGISTERED,
+    GOAL_UPDATED,
+    PARTNER_STATUS_REPORTED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
     VISIT_LOGGED,
@@ -23,14 +36,24 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime = ServiceRuntime(
         settings,
         service="cases",
-        publishes=[CASE_OPENED, VISIT_LOGGED, REFERRAL_ESCALATED, REFERRAL_UPDATED],
+        publishes=[
+            CASE_OPENED,
+            CASE_CLOSED,
+            VISIT_LOGGED,
+            GOAL_UPDATED,
+            REFERRAL_ESCALATED,
+            REFERRAL_UPDATED,
+        ],
         telemetry=telemetry,
     )
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)
+    runtime.on_start(plan_store.prepare)
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
+    runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)
+    runtime.consume(PARTNER_STATUS_REPORTED, handlers.on_partner_status_reported)
     return runtime.create_app(
         title="Al Amal cases",
-        routers=[api.router, visits_api.router, referrals_api.router],
+        routers=[api.router, visits_api.router, plan_api.router, referrals_api.router],
     )

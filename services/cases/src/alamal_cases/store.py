@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from alamal_cases.domain import Case, CaseStatus, FamilyRef, Visit
+from alamal_cases.domain.assignment import Assignment, newer
 from alamal_contracts.codes import TopicCode, VisitKind, Wijk
 from alamal_runtime.store import Doc, Record, Store, UnitOfWork
 
 CASES = "cases"
 FAMILIES = "families"
 VISITS = "visits"
+ASSIGNMENTS = "assignments"
 MAX_SCAN = 10_000
-"""How many visits one follow-up query reads (a caseload or a wijk; revisit at that size)."""
+"""How many records one caseload query reads (a wijk's cases or a case's visits)."""
 
 
 def case_to_doc(case: Case) -> Doc:
@@ -23,7 +25,20 @@ def case_to_doc(case: Case) -> Doc:
         "trusted_person_id": case.trusted_person_id,
         "status": case.status.value,
         "opened_at": case.opened_at.isoformat(),
+        "father_trusted_person_id": case.father_trusted_person_id,
+        "assigned_at": _iso(case.assigned_at),
+        "closed_at": _iso(case.closed_at),
+        "closed_by": case.closed_by,
+        "outcome_codes": list(case.outcome_codes),
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def case_from_record(record: Record) -> Case:
@@ -36,6 +51,11 @@ def case_from_record(record: Record) -> Case:
         trusted_person_id=d["trusted_person_id"],
         status=CaseStatus(d["status"]),
         opened_at=datetime.fromisoformat(d["opened_at"]),
+        father_trusted_person_id=d.get("father_trusted_person_id"),
+        assigned_at=_dt(d.get("assigned_at")),
+        closed_at=_dt(d.get("closed_at")),
+        closed_by=d.get("closed_by"),
+        outcome_codes=tuple(d.get("outcome_codes", ())),
     )
 
 
@@ -72,18 +92,92 @@ async def get_case(store: Store, case_id: str) -> Case | None:
 
 async def get_case_in(uow: UnitOfWork, case_id: str) -> Case | None:
     """One case, read inside a unit of work."""
+    found = await get_case_versioned(uow, case_id)
+    return None if found is None else found[0]
+
+
+async def get_case_versioned(uow: UnitOfWork, case_id: str) -> tuple[Case, int] | None:
+    """One case and its version, read inside a unit of work (for a guarded replace)."""
     record = await uow.get(CASES, case_id)
-    return None if record is None else case_from_record(record)
+    return None if record is None else (case_from_record(record), record.version)
 
 
-def visit_to_doc(visit: Visit, *, case_holder_id: str) -> Doc:
-    """Serialise a visit; `case_holder_id` (the case's trusted person) scopes follow-up lists."""
+async def replace_case(uow: UnitOfWork, case: Case, *, version: int) -> None:
+    """Store a case's new state; StaleWriteError if it changed since it was read."""
+    await uow.replace(CASES, case.id, case_to_doc(case), expected_version=version)
+
+
+async def open_case_of_family(uow: UnitOfWork, family_id: str) -> str | None:
+    """The id of the family's open case, if cases knows the family and one is open."""
+    record = await uow.get(FAMILIES, family_id)
+    if record is None:
+        return None
+    case_id: str | None = record.data["open_case_id"]
+    return case_id
+
+
+async def cases_held_by(store: Store, user_id: str) -> list[Case]:
+    """Open cases the user holds, as the trusted person or as the father's trusted person."""
+    found: dict[str, Case] = {}
+    for field in ("trusted_person_id", "father_trusted_person_id"):
+        records = await store.find(CASES, {field: user_id, "status": "open"}, limit=MAX_SCAN)
+        found |= {r.id: case_from_record(r) for r in records}
+    return list(found.values())
+
+
+async def cases_in_wijk(store: Store, wijk: Wijk) -> list[Case]:
+    """Open cases in one wijk."""
+    records = await store.find(CASES, {"wijk": wijk.value, "status": "open"}, limit=MAX_SCAN)
+    return [case_from_record(r) for r in records]
+
+
+async def visits_of_cases(store: Store, cases: list[Case]) -> list[Visit]:
+    """Every visit on the given cases (for caseloads and follow-up lists)."""
+    return [
+        visit_from_record(r)
+        for case in cases
+        for r in await store.find(VISITS, {"case_id": case.id}, limit=MAX_SCAN)
+    ]
+
+
+async def latest_assignment_in(uow: UnitOfWork, family_id: str) -> Assignment | None:
+    """The winning assignment seen so far for a family (also before its case exists)."""
+    record = await uow.get(ASSIGNMENTS, family_id)
+    if record is None:
+        return None
+    d = record.data
+    return Assignment(
+        family_id=family_id,
+        trusted_person_id=d["trusted_person_id"],
+        father_trusted_person_id=d["father_trusted_person_id"],
+        at=datetime.fromisoformat(d["at"]),
+    )
+
+
+async def merge_assignment(uow: UnitOfWork, incoming: Assignment) -> Assignment:
+    """Keep the winning assignment for the family; return it."""
+    record = await uow.get(ASSIGNMENTS, incoming.family_id)
+    current = await latest_assignment_in(uow, incoming.family_id)
+    winner = newer(current, incoming)
+    data = {
+        "trusted_person_id": winner.trusted_person_id,
+        "father_trusted_person_id": winner.father_trusted_person_id,
+        "at": winner.at.isoformat(),
+    }
+    if record is None:
+        await uow.insert(ASSIGNMENTS, incoming.family_id, data)
+    elif winner != current:
+        await uow.replace(ASSIGNMENTS, incoming.family_id, data, expected_version=record.version)
+    return winner
+
+
+def visit_to_doc(visit: Visit) -> Doc:
+    """Serialise a visit."""
     return {
         "case_id": visit.case_id,
         "family_id": visit.family_id,
         "wijk": visit.wijk.value,
         "trusted_person_id": visit.trusted_person_id,
-        "case_holder_id": case_holder_id,
         "kind": visit.kind.value,
         "occurred_on": visit.occurred_on.isoformat(),
         "duration_minutes": visit.duration_minutes,
@@ -117,9 +211,9 @@ def visit_from_record(record: Record) -> Visit:
     )
 
 
-async def add_visit(uow: UnitOfWork, visit: Visit, *, case_holder_id: str) -> None:
+async def add_visit(uow: UnitOfWork, visit: Visit) -> None:
     """Store a new visit."""
-    await uow.insert(VISITS, visit.id, visit_to_doc(visit, case_holder_id=case_holder_id))
+    await uow.insert(VISITS, visit.id, visit_to_doc(visit))
 
 
 async def get_visit(store: Store, visit_id: str) -> Visit | None:
@@ -136,23 +230,10 @@ async def visits_of_case(store: Store, case_id: str, *, limit: int) -> list[Visi
     return [visit_from_record(r) for r in records]
 
 
-async def follow_up_candidates_of_holder(store: Store, trusted_person_id: str) -> list[Visit]:
-    """Every visit on the cases one trusted person holds (follow-ups and what satisfies them)."""
-    records = await store.find(VISITS, {"case_holder_id": trusted_person_id}, limit=MAX_SCAN)
-    return [visit_from_record(r) for r in records]
-
-
-async def follow_up_candidates_in_wijk(store: Store, wijk: Wijk) -> list[Visit]:
-    """Every visit on the cases of one wijk."""
-    records = await store.find(VISITS, {"wijk": wijk.value}, limit=MAX_SCAN)
-    return [visit_from_record(r) for r in records]
-
-
 async def prepare(store: Store) -> None:
     """Indexes cases' queries need."""
     await store.ensure_index(CASES, ["family_id"])
-    await store.ensure_index(CASES, ["trusted_person_id"])
-    await store.ensure_index(CASES, ["wijk"])
+    await store.ensure_index(CASES, ["trusted_person_id", "status"])
+    await store.ensure_index(CASES, ["father_trusted_person_id", "status"])
+    await store.ensure_index(CASES, ["wijk", "status"])
     await store.ensure_index(VISITS, ["case_id", "sort_key"])
-    await store.ensure_index(VISITS, ["case_holder_id"])
-    await store.ensure_index(VISITS, ["wijk"])

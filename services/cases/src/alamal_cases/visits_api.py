@@ -135,7 +135,7 @@ async def create_visit(
             raise HTTPProblem(409, "the case is closed") from None
         except VisitRejectedError as exc:
             raise field_error(exc.field, exc.message) from None
-        await store.add_visit(uow, visit, case_holder_id=case.trusted_person_id)
+        await store.add_visit(uow, visit)
         emit(uow, logged, source=SOURCE)
     log.info("visit_logged", case_id=visit.case_id, visit_id=visit.id)
     response.headers["Location"] = f"/cases/{visit.case_id}/visits/{visit.id}"
@@ -170,17 +170,22 @@ async def read_visit(
 async def list_overdue(
     principal: CurrentPrincipal, store_: StoreDep, wijk: Wijk | None = None
 ) -> list[OverdueOut]:
-    """Overdue follow-ups: a trusted person's own cases, or a coordinator's wijken."""
+    """Overdue follow-ups on open cases: a trusted person's own, or a coordinator's wijken."""
+    cases = await cases_in_scope(store_, principal, wijk)
+    visits = await store.visits_of_cases(store_, cases)
+    today = local_today(datetime.now(UTC))
+    return [OverdueOut.of(o) for o in overdue_follow_ups(visits, today)]
+
+
+async def cases_in_scope(store_: Store, principal: Principal, wijk: Wijk | None) -> list[Case]:
+    """Open cases the caller works on: those she holds, or her wijken's (403 for other roles)."""
     if principal.role is Role.TRUSTED_PERSON:
-        candidates = await store.follow_up_candidates_of_holder(store_, principal.user_id)
-    elif principal.role is Role.COORDINATOR:
+        if wijk is not None:
+            raise HTTPProblem(403, "a trusted person sees her own caseload only")
+        return await store.cases_held_by(store_, principal.user_id)
+    if principal.role is Role.COORDINATOR:
         if wijk is not None and wijk.value not in principal.wijken:
             raise HTTPProblem(403, "wijk outside your scope")
         wijken = [wijk] if wijk is not None else [w for w in Wijk if w.value in principal.wijken]
-        candidates = [
-            v for w in wijken for v in await store.follow_up_candidates_in_wijk(store_, w)
-        ]
-    else:
-        raise HTTPProblem(403, "not allowed for your role")
-    today = local_today(datetime.now(UTC))
-    return [OverdueOut.of(o) for o in overdue_follow_ups(candidates, today)]
+        return [c for w in wijken for c in await store.cases_in_wijk(store_, w)]
+    raise HTTPProblem(403, "not allowed for your role")

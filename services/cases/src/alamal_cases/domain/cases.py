@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from alamal_contracts.codes import TopicCode, VisitKind, Wijk
-from alamal_contracts.events import CaseOpened, FamilyRegistered, VisitLogged
+from alamal_contracts.codes import CODE_PATTERN, TopicCode, VisitKind, Wijk
+from alamal_contracts.events import CaseClosed, CaseOpened, FamilyRegistered, VisitLogged
 from alamal_contracts.events.cases import MAX_VISIT_MINUTES
 
 MIN_VISIT_MINUTES = 1
@@ -33,6 +34,17 @@ class Case:
     trusted_person_id: str
     status: CaseStatus
     opened_at: datetime
+    father_trusted_person_id: str | None = None
+    """In Tussen In: the male trusted person who supports the father alongside."""
+    assigned_at: datetime | None = None
+    """When intake last assigned the trusted persons (a newer assignment wins)."""
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    outcome_codes: tuple[str, ...] = ()
+
+    def held_by(self, user_id: str) -> bool:
+        """Whether the user is the case's trusted person or, in Tussen In, the father's."""
+        return user_id in (self.trusted_person_id, self.father_trusted_person_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,7 @@ def open_case(
         trusted_person_id=registered.trusted_person_id,
         status=CaseStatus.OPEN,
         opened_at=now,
+        assigned_at=registered.registered_at,
     )
     ref = FamilyRef(
         family_id=registered.family_id,
@@ -73,12 +86,9 @@ def open_case(
     return case, ref, event
 
 
-# --- Visits ---------------------------------------------------------------------------------
+# --- Closure --------------------------------------------------------------------------------
 
-HOME_ZONE = ZoneInfo("Europe/Amsterdam")
-MAX_STRENGTHS = 10
-MAX_STRENGTH_CHARS = 200
-MAX_NOTE_CHARS = 4000
+MAX_OUTCOME_CODES = 20
 
 
 class DomainError(Exception):
@@ -87,6 +97,44 @@ class DomainError(Exception):
 
 class CaseNotOpenError(DomainError):
     """The case is closed: nothing more can be logged on it."""
+
+
+class CaseRejectedError(DomainError):
+    """One field of a case command breaks a rule; `field` names it (never quoting values)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def close_case(
+    case: Case, outcome_codes: tuple[str, ...], *, by: str, now: datetime
+) -> tuple[Case, CaseClosed]:
+    """Close an open case with 1 to 20 distinct outcome codes (codes only, never free text)."""
+    if case.status is not CaseStatus.OPEN:
+        raise CaseNotOpenError("the case is already closed")
+    if not 1 <= len(outcome_codes) <= MAX_OUTCOME_CODES:
+        raise CaseRejectedError("outcome_codes", "between 1 and 20 outcome codes")
+    if len(set(outcome_codes)) != len(outcome_codes):
+        raise CaseRejectedError("outcome_codes", "each outcome code at most once")
+    if not all(len(c) <= 64 and re.fullmatch(CODE_PATTERN, c) for c in outcome_codes):
+        raise CaseRejectedError("outcome_codes", "codes are lowercase words joined by - or _")
+    closed = replace(
+        case, status=CaseStatus.CLOSED, closed_at=now, closed_by=by, outcome_codes=outcome_codes
+    )
+    event = CaseClosed(
+        case_id=case.id, family_id=case.family_id, outcome_codes=outcome_codes, closed_at=now
+    )
+    return closed, event
+
+
+# --- Visits ---------------------------------------------------------------------------------
+
+HOME_ZONE = ZoneInfo("Europe/Amsterdam")
+MAX_STRENGTHS = 10
+MAX_STRENGTH_CHARS = 200
+MAX_NOTE_CHARS = 4000
 
 
 class VisitRejectedError(DomainError):
