@@ -135,7 +135,7 @@ async def test_the_full_lifecycle_emits_thin_schema_valid_events(
     one = await client.get(f"/referrals/{rid}", headers=trusted.headers)
     assert one.json() == closed.json()
     listed = await client.get(f"/cases/{case['id']}/referrals", headers=coordinator.headers)
-    assert listed.json() == [closed.json()]
+    assert listed.json()["results"] == [closed.json()]
 
     key = registered.family_id.encode()
     escalated_records = await read_topic_until(
@@ -314,7 +314,7 @@ async def test_bad_proposals_are_422_naming_the_field(
     assert "Fatima" not in response.text
     assert "Ahmed" not in response.text
     listed = await client.get(f"/cases/{case.id}/referrals", headers=trusted.headers)
-    assert listed.json() == []
+    assert listed.json()["results"] == []
 
 
 async def test_bad_step_bodies_are_422(

@@ -82,7 +82,7 @@ async def test_the_trusted_person_logs_a_visit_and_lists_it(
 
     listed = await client.get(f"/cases/{case['id']}/visits", headers=trusted.headers)
     assert listed.status_code == 200
-    assert listed.json() == [visit]
+    assert listed.json()["results"] == [visit]
     one = await client.get(response.headers["Location"], headers=trusted.headers)
     assert one.json() == visit
 
@@ -97,13 +97,13 @@ async def test_visits_are_listed_newest_first_up_to_the_limit(
         occurred = (today() - timedelta(days=ago)).isoformat()
         assert (await log(client, trusted, case.id, occurred_on=occurred)).status_code == 201
     listed = await client.get(f"/cases/{case.id}/visits", headers=trusted.headers)
-    dates = [v["occurred_on"] for v in listed.json()]
+    dates = [v["occurred_on"] for v in listed.json()["results"]]
     assert dates == sorted(dates, reverse=True)
     assert len(dates) == 3
     limited = await client.get(
         f"/cases/{case.id}/visits", params={"limit": 1}, headers=trusted.headers
     )
-    assert [v["occurred_on"] for v in limited.json()] == dates[:1]
+    assert [v["occurred_on"] for v in limited.json()["results"]] == dates[:1]
     for bad in (0, 201):
         refused = await client.get(
             f"/cases/{case.id}/visits", params={"limit": bad}, headers=trusted.headers
@@ -193,7 +193,7 @@ async def test_bad_visits_are_422_naming_the_field(
     assert response.json()["fields"] == [field]
     assert "Fatima" not in response.text
     listed = await client.get(f"/cases/{case.id}/visits", headers=trusted.headers)
-    assert listed.json() == []
+    assert listed.json()["results"] == []
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,9 @@ async def test_out_of_scope_is_404_like_a_missing_case(
         listed = await client.get(f"/cases/{case_id}/visits", headers=outsider.headers)
         assert posted.status_code == listed.status_code == 404
         assert posted.json() == listed.json() == {"detail": "case not found"}
-    assert (await client.get(f"/cases/{case.id}/visits", headers=holder.headers)).json() == []
+    assert (await client.get(f"/cases/{case.id}/visits", headers=holder.headers)).json()[
+        "results"
+    ] == []
 
 
 async def test_a_closed_case_is_409(
@@ -231,7 +233,9 @@ async def test_a_closed_case_is_409(
     case = await seed_case(cases_store, holder=trusted.user_id, status=CaseStatus.CLOSED)
     response = await log(client, trusted, case.id)
     assert response.status_code == 409
-    assert (await client.get(f"/cases/{case.id}/visits", headers=trusted.headers)).json() == []
+    assert (await client.get(f"/cases/{case.id}/visits", headers=trusted.headers)).json()[
+        "results"
+    ] == []
 
 
 async def test_visit_endpoints_need_a_token(client: httpx.AsyncClient) -> None:
@@ -294,3 +298,32 @@ async def test_overdue_follow_ups_by_role_and_wijk(
     for role in (Role.ADMIN, Role.OPERATOR, Role.FUNDER):
         denied = await client.get("/follow-ups/overdue", headers=caller(role).headers)
         assert denied.status_code == 403
+
+
+async def test_visits_page_with_a_cursor_and_refuse_a_foreign_one(
+    client: httpx.AsyncClient, cases_store: Store, caller: MakeCaller
+) -> None:
+    trusted = caller(Role.TRUSTED_PERSON)
+    case = await seed_case(cases_store, holder=trusted.user_id)
+    for ago in (1, 1, 2, 3, 4):
+        occurred = (today() - timedelta(days=ago)).isoformat()
+        assert (await log(client, trusted, case.id, occurred_on=occurred)).status_code == 201
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (
+            await client.get(f"/cases/{case.id}/visits", params=params, headers=trusted.headers)
+        ).json()
+        seen += [v["id"] for v in page["results"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    everything = await client.get(f"/cases/{case.id}/visits", headers=trusted.headers)
+    assert seen == [v["id"] for v in everything.json()["results"]]
+    assert len(set(seen)) == 5
+    forged = await client.get(
+        f"/cases/{case.id}/visits", params={"cursor": "not-ours"}, headers=trusted.headers
+    )
+    assert forged.status_code == 422
+    assert forged.json()["fields"] == ["cursor"]

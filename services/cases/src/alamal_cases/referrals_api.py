@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from alamal_cases import access, referral_store, store
 from alamal_cases.deps import StoreDep
@@ -35,6 +37,7 @@ from alamal_contracts.events import Event
 from alamal_runtime.auth import Principal
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
+from alamal_runtime.paging import MAX_CURSOR_CHARS, BadCursorError, cursor_error, paginate
 from alamal_runtime.store import StaleWriteError, Store, UnitOfWork
 
 router = APIRouter(tags=["referrals"])
@@ -80,15 +83,39 @@ async def create_referral(
     return ReferralOut.of(referral)
 
 
-@router.get("/cases/{case_id}/referrals", response_model=list[ReferralOut])
+class ReferralPage(BaseModel):
+    """One page of a case's referrals; pass `next_cursor` as `cursor` for the next page."""
+
+    results: list[ReferralOut]
+    next_cursor: str | None
+
+
+@router.get("/cases/{case_id}/referrals", response_model=ReferralPage)
 async def list_referrals(
-    case_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
-) -> list[ReferralOut]:
-    """A case's referrals, oldest first; 404 when missing or outside the caller's scope."""
+    case_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+) -> ReferralPage:
+    """A case's referrals, oldest first, paged; 404 when missing or outside the caller's scope."""
     case = await store.get_case(store_, str(case_id))
     if case is None or not access.may_read(principal, case):
         raise HTTPProblem(404, CASE_NOT_FOUND)
-    return [ReferralOut.of(r) for r in await referral_store.referrals_of_case(store_, case.id)]
+    referrals = await referral_store.referrals_of_case(store_, case.id)
+    try:
+        page = paginate(
+            referrals,
+            key=lambda r: (r.proposed_at.isoformat(), r.id),
+            key_parts=2,
+            cursor=cursor,
+            limit=limit,
+        )
+    except BadCursorError:
+        raise cursor_error() from None
+    return ReferralPage(
+        results=[ReferralOut.of(r) for r in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralOut)

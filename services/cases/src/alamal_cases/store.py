@@ -222,14 +222,6 @@ async def get_visit(store: Store, visit_id: str) -> Visit | None:
     return None if record is None else visit_from_record(record)
 
 
-async def visits_of_case(store: Store, case_id: str, *, limit: int) -> list[Visit]:
-    """A case's visits, newest first."""
-    records = await store.find(
-        VISITS, {"case_id": case_id}, order_by="sort_key", descending=True, limit=limit
-    )
-    return [visit_from_record(r) for r in records]
-
-
 async def prepare(store: Store) -> None:
     """Indexes cases' queries need."""
     await store.ensure_index(CASES, ["family_id"])

@@ -31,6 +31,7 @@ from alamal_contracts.events.cases import MAX_VISIT_MINUTES
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
+from alamal_runtime.paging import MAX_CURSOR_CHARS, BadCursorError, cursor_error, paginate
 from alamal_runtime.store import Store
 
 router = APIRouter(tags=["visits"])
@@ -142,16 +143,36 @@ async def create_visit(
     return VisitOut.of(visit)
 
 
-@router.get("/cases/{case_id}/visits", response_model=list[VisitOut])
+class VisitPage(BaseModel):
+    """One page of a case's visits; pass `next_cursor` as `cursor` for the next page."""
+
+    results: list[VisitOut]
+    next_cursor: str | None
+
+
+@router.get("/cases/{case_id}/visits", response_model=VisitPage)
 async def list_visits(
     case_id: uuid.UUID,
     principal: CurrentPrincipal,
     store_: StoreDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[VisitOut]:
-    """A case's visits, newest first; 404 when missing or outside the caller's scope."""
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+) -> VisitPage:
+    """A case's visits, newest first, paged; 404 when missing or outside the caller's scope."""
     case = await _case_in_scope(store_, case_id, principal)
-    return [VisitOut.of(v) for v in await store.visits_of_case(store_, case.id, limit=limit)]
+    visits = await store.visits_of_cases(store_, [case])
+    try:
+        page = paginate(
+            visits,
+            key=lambda v: (v.occurred_on.isoformat(), v.logged_at.isoformat(), v.id),
+            key_parts=3,
+            cursor=cursor,
+            limit=limit,
+            descending=True,
+        )
+    except BadCursorError:
+        raise cursor_error() from None
+    return VisitPage(results=[VisitOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/cases/{case_id}/visits/{visit_id}", response_model=VisitOut)
