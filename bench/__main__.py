@@ -8,19 +8,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
+from bench.casework import run_casework
 from bench.first_flow import run_first_flow
+
+type Bench = Callable[[Path, argparse.Namespace], Coroutine[Any, Any, None]]
+
+BENCHES: dict[str, Bench] = {
+    "registration": lambda data, a: run_first_flow(data, a.families, a.concurrency),
+    "visits": lambda data, a: run_casework(data, a.visits, a.concurrency),
+}
 
 
 def main() -> None:
-    """Parse arguments and run the benchmarks."""
+    """Parse arguments and run the chosen benchmarks (all by default), one stack each."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("only", nargs="*", choices=[[], *BENCHES], help="benchmarks to run")
     parser.add_argument("--families", type=int, default=200, help="registrations to time")
+    parser.add_argument("--visits", type=int, default=500, help="visits to log")
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="alamal-bench-") as data:
-        asyncio.run(run_first_flow(Path(data), args.families, args.concurrency))
+    for name in args.only or list(BENCHES):
+        print(f"== {name}")
+        with tempfile.TemporaryDirectory(prefix="alamal-bench-") as data:
+            asyncio.run(BENCHES[name](Path(data), args))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def _body(trusted_person_id: str) -> dict[str, object]:
     }
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
@@ -84,10 +84,10 @@ async def run_first_flow(data: Path, families: int, concurrency: int) -> None:
         print(f"  POST /families: {families / wall:.0f} families/s end to end (incl. case wait)")
         print(
             f"  POST /families latency: p50 {statistics.median(request_times) * ms:.1f} ms, "
-            f"p99 {_percentile(request_times, 0.99) * ms:.1f} ms"
+            f"p99 {percentile(request_times, 0.99) * ms:.1f} ms"
         )
         print(
             f"  registration -> case visible at cases: p50 {statistics.median(latencies) * ms:.0f}"
-            f" ms, p99 {_percentile(latencies, 0.99) * ms:.0f} ms, "
+            f" ms, p99 {percentile(latencies, 0.99) * ms:.0f} ms, "
             f"max {max(latencies) * ms:.0f} ms"
         )
