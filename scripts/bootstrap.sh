@@ -50,3 +50,22 @@ ensure_workspace() {
     py=$(find_python313)
     "$UV" sync --frozen --quiet -p "$py"
 }
+
+# Debian's Chromium for the gateway's browser tests (Playwright drives it; no browser download).
+# Installed only when missing; needs apt and root (CI runs as root), else says what to do.
+ensure_chromium() {
+    if command -v chromium >/dev/null; then
+        chromium --version
+        return 0
+    fi
+    if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            chromium fonts-noto-core >/dev/null \
+            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -q --no-install-recommends chromium fonts-noto-core >/dev/null; }
+        chromium --version
+        return 0
+    fi
+    echo "Chromium is missing: install Debian's package 'chromium' (browser tests need it)" >&2
+    return 1
+}
