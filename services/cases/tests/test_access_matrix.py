@@ -98,7 +98,12 @@ LOADS = {"coord": OK, "coord_other": EMPTY} | dict.fromkeys(
     ("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
 )
 
+AUDIT = {"coord": OK, "admin": OK} | dict.fromkeys(
+    ("holder", "father", "other_tp", "operator", "funder"), FORBIDDEN
+)
+
 CELLS: list[tuple[Cell, dict[str, str]]] = [
+    (Cell("read audit", "GET", "/audit?family_id={family_id}"), AUDIT),
     (Cell("list cases of family", "GET", "/cases?family_id={family_id}", list_key="id"), BY_FAMILY),
     (Cell("read case", "GET", "/cases/{case_id}"), READ_CASE),
     (Cell("close case", "POST", "/cases/{case_id}/close", {"outcome_codes": ["done"]}), CLOSE),

@@ -312,3 +312,40 @@ async def test_a_partner_status_from_notifications_is_applied_once(
         found = await get_referral_in(uow, referral["id"])
     assert found is not None
     assert found[1] == 4  # proposed, override, sent, accepted: no second application
+
+
+async def test_reads_of_notes_plan_and_referrals_are_audited(
+    client: httpx.AsyncClient, cases_store: Store, caller: MakeCaller
+) -> None:
+    trusted = caller(Role.TRUSTED_PERSON)
+    outsider = caller(Role.TRUSTED_PERSON)
+    case = await seed_case(cases_store, holder=trusted.user_id, wijk=Wijk.ZUID)
+    why = {"X-Access-Reason": "home-visit-prep"}
+    for path in (f"/cases/{case.id}/visits", f"/cases/{case.id}/plan"):
+        assert (await client.get(path, headers=trusted.headers | why)).status_code == 200
+    assert (
+        await client.get(f"/cases/{case.id}/referrals", headers=outsider.headers)
+    ).status_code == 404
+    bad_reason = await client.get(
+        f"/cases/{case.id}/plan", headers=trusted.headers | {"X-Access-Reason": "Not A Code"}
+    )
+    assert bad_reason.status_code == 422
+
+    coordinator = caller(Role.COORDINATOR, wijken={"zuid"})
+    audit = await client.get(
+        "/audit", params={"family_id": case.family_id}, headers=coordinator.headers
+    )
+    assert audit.status_code == 200, audit.text
+    seen = {(r["user_id"], r["action"], r["outcome"], r["reason"]) for r in audit.json()["records"]}
+    assert seen == {
+        (trusted.user_id, "read-visits", "allowed", "home-visit-prep"),
+        (trusted.user_id, "read-plan", "allowed", "home-visit-prep"),
+        (outsider.user_id, "read-referrals", "denied-or-missing", "casework"),
+    }
+    elsewhere = caller(Role.COORDINATOR, wijken={"west"})
+    assert (
+        await client.get("/audit", params={"family_id": case.family_id}, headers=elsewhere.headers)
+    ).status_code == 404
+    assert (
+        await client.get("/audit", params={"family_id": case.family_id}, headers=trusted.headers)
+    ).status_code == 403

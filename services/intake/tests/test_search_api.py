@@ -72,7 +72,7 @@ async def test_a_name_fragment_finds_families_in_the_trusted_persons_own_caseloa
     assert denied.status_code == 403
 
     records = await audit_of_family(intake_store, hit, limit=10)
-    assert next((r.action.value, r.user_id) for r in records) == ("search-family", mine.user_id)
+    assert next((r.action, r.user_id) for r in records) == ("search-family", mine.user_id)
     assert not [
         r for r in await audit_of_family(intake_store, other, limit=10) if r.user_id == mine.user_id
     ]

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from alamal_cases import (
     api,
+    audit_api,
     handlers,
     plan_api,
     plan_store,
@@ -27,6 +28,7 @@ from alamal_contracts.topics import (
     REFERRAL_UPDATED,
     VISIT_LOGGED,
 )
+from alamal_runtime.audit import prepare_audit
 from alamal_runtime.service import ServiceRuntime
 from alamal_runtime.telemetry import Telemetry
 
@@ -49,11 +51,18 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)
     runtime.on_start(plan_store.prepare)
+    runtime.on_start(prepare_audit)
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
     runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)
     runtime.consume(PARTNER_STATUS_REPORTED, handlers.on_partner_status_reported)
     return runtime.create_app(
         title="Al Amal cases",
-        routers=[api.router, visits_api.router, plan_api.router, referrals_api.router],
+        routers=[
+            api.router,
+            visits_api.router,
+            plan_api.router,
+            referrals_api.router,
+            audit_api.router,
+        ],
     )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from alamal_cases import access, plan_store, store
+from alamal_cases.audit import CasesAction, readable_case
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import Case, CaseNotOpenError
 from alamal_cases.domain.plan import (
@@ -25,6 +26,7 @@ from alamal_cases.domain.plan import (
 )
 from alamal_cases.handlers import SOURCE
 from alamal_contracts.codes import GoalStatus, TopicCode
+from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
@@ -112,11 +114,14 @@ async def _case_for(uow: UnitOfWork, case_id: uuid.UUID, principal: Principal) -
 
 
 @router.get("/cases/{case_id}/plan", response_model=PlanOut)
-async def read_plan(case_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep) -> PlanOut:
-    """The plan of a case in scope; 404 otherwise."""
-    case = await store.get_case(store_, str(case_id))
-    if case is None or not access.may_read(principal, case):
-        raise HTTPProblem(404, NOT_FOUND)
+async def read_plan(
+    case_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    reason: AccessReason = DEFAULT_REASON,
+) -> PlanOut:
+    """The plan of a case in scope (audited); 404 otherwise."""
+    case = await readable_case(store_, case_id, principal, CasesAction.READ_PLAN, reason)
     strengths = await plan_store.get_strengths(store_, case.id)
     return PlanOut(
         case_id=case.id,

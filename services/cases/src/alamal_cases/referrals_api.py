@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from alamal_cases import access, referral_store, store
+from alamal_cases.audit import CasesAction, readable_case, record_read
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import Case, CaseNotOpenError
 from alamal_cases.domain.referrals import (
@@ -34,6 +35,7 @@ from alamal_cases.handlers import SOURCE
 from alamal_cases.referral_schemas import OverrideIn, ReferralIn, ReferralOut, StatusIn
 from alamal_contracts.codes import SHARE_PURPOSE
 from alamal_contracts.events import Event
+from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
@@ -97,11 +99,10 @@ async def list_referrals(
     store_: StoreDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> ReferralPage:
-    """A case's referrals, oldest first, paged; 404 when missing or outside the caller's scope."""
-    case = await store.get_case(store_, str(case_id))
-    if case is None or not access.may_read(principal, case):
-        raise HTTPProblem(404, CASE_NOT_FOUND)
+    """A case's referrals, oldest first, paged (audited); 404 when missing or out of scope."""
+    case = await readable_case(store_, case_id, principal, CasesAction.READ_REFERRALS, reason)
     referrals = await referral_store.referrals_of_case(store_, case.id)
     try:
         page = paginate(
@@ -120,12 +121,19 @@ async def list_referrals(
 
 @router.get("/referrals/{referral_id}", response_model=ReferralOut)
 async def read_referral(
-    referral_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+    referral_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> ReferralOut:
-    """One referral of a case in scope; 404 otherwise."""
+    """One referral of a case in scope (audited); 404 otherwise."""
     referral = await referral_store.get_referral(store_, str(referral_id))
     case = None if referral is None else await store.get_case(store_, referral.case_id)
-    if referral is None or case is None or not access.may_read(principal, case):
+    allowed = referral is not None and case is not None and access.may_read(principal, case)
+    await record_read(
+        store_, principal, CasesAction.READ_REFERRAL, case, allowed=allowed, reason=reason
+    )
+    if referral is None or not allowed:
         raise HTTPProblem(404, NOT_FOUND)
     return ReferralOut.of(referral)
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from alamal_cases import access, store
+from alamal_cases.audit import CasesAction, readable_case
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import (
     MAX_NOTE_CHARS,
@@ -28,6 +29,7 @@ from alamal_cases.domain import (
 from alamal_cases.handlers import SOURCE
 from alamal_contracts.codes import TopicCode, VisitKind, Wijk
 from alamal_contracts.events.cases import MAX_VISIT_MINUTES
+from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
@@ -104,13 +106,6 @@ class OverdueOut(DomainView):
     days_overdue: int
 
 
-async def _case_in_scope(store_: Store, case_id: uuid.UUID, principal: Principal) -> Case:
-    case = await store.get_case(store_, str(case_id))
-    if case is None or not access.may_read(principal, case):
-        raise HTTPProblem(404, NOT_FOUND)
-    return case
-
-
 @router.post("/cases/{case_id}/visits", status_code=201, response_model=VisitOut)
 async def create_visit(
     case_id: uuid.UUID,
@@ -157,9 +152,10 @@ async def list_visits(
     store_: StoreDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> VisitPage:
-    """A case's visits, newest first, paged; 404 when missing or outside the caller's scope."""
-    case = await _case_in_scope(store_, case_id, principal)
+    """A case's visits, newest first, paged (audited); 404 when missing or out of scope."""
+    case = await readable_case(store_, case_id, principal, CasesAction.READ_VISITS, reason)
     visits = await store.visits_of_cases(store_, [case])
     try:
         page = paginate(
@@ -177,10 +173,14 @@ async def list_visits(
 
 @router.get("/cases/{case_id}/visits/{visit_id}", response_model=VisitOut)
 async def read_visit(
-    case_id: uuid.UUID, visit_id: uuid.UUID, principal: CurrentPrincipal, store_: StoreDep
+    case_id: uuid.UUID,
+    visit_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> VisitOut:
-    """One visit of a case in scope; 404 otherwise."""
-    case = await _case_in_scope(store_, case_id, principal)
+    """One visit of a case in scope (audited); 404 otherwise."""
+    case = await readable_case(store_, case_id, principal, CasesAction.READ_VISIT, reason)
     visit = await store.get_visit(store_, str(visit_id))
     if visit is None or visit.case_id != case.id:
         raise HTTPProblem(404, "visit not found")
