@@ -1,0 +1,1 @@
+"""Operator tooling for the Al Amal platform (no personal data is ever shown)."""
