@@ -14,12 +14,14 @@ from typing import Any
 
 from bench.casework import run_casework
 from bench.first_flow import run_first_flow
+from bench.reporting import run_reporting
 
 type Bench = Callable[[Path, argparse.Namespace], Coroutine[Any, Any, None]]
 
 BENCHES: dict[str, Bench] = {
     "registration": lambda data, a: run_first_flow(data, a.families, a.concurrency),
     "visits": lambda data, a: run_casework(data, a.visits, a.concurrency),
+    "reporting": lambda data, a: run_reporting(data, a.reporting_events),
 }
 
 
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--families", type=int, default=200, help="registrations to time")
     parser.add_argument("--visits", type=int, default=500, help="visits to log")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--reporting-events", type=int, default=100_000)
     args = parser.parse_args()
     for name in args.only or list(BENCHES):
         print(f"== {name}")

@@ -205,3 +205,30 @@ async def test_data_survives_closing_and_reopening_the_store(
 
 async def test_ping_answers_while_open(store: Store) -> None:
     await store.ping()
+
+
+async def test_delete_all_empties_one_collection_only_and_rolls_back_with_its_unit(
+    store: Store,
+) -> None:
+    await _seed(store, {"f-1": {"wijk": "Zuilen"}, "f-2": {"wijk": "Lombok"}})
+    async with store.transaction() as uow:
+        await uow.insert("cases", "c-1", {"kind": "case"})
+    seen_inside: list[object] = []
+
+    async def delete_then_fail() -> None:
+        async with store.transaction() as uow:
+            seen_inside.append(await uow.delete_all(FAMILIES))
+            seen_inside.append(await uow.get(FAMILIES, "f-1"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await delete_then_fail()
+    assert seen_inside == [2, None]
+    assert len(await store.find(FAMILIES)) == 2
+    async with store.transaction() as uow:
+        assert await uow.delete_all(FAMILIES) == 2
+        await uow.insert(FAMILIES, "f-1", {"wijk": "West"})
+    assert [r.data for r in await store.find(FAMILIES)] == [{"wijk": "West"}]
+    assert await store.get("cases", "c-1") is not None
+    async with store.transaction() as uow:
+        assert await uow.delete_all("never-written") == 0

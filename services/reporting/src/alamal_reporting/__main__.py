@@ -1,8 +1,11 @@
-"""Run the reporting service: `python -m alamal_reporting` (configured by REPORTING_* variables)."""
+"""Run the reporting service: `python -m alamal_reporting` (configured by REPORTING_* variables).
 
-from alamal_reporting.app import create_app
-from alamal_reporting.settings import ReportingSettings
-from alamal_runtime.main import serve
+`python -m alamal_reporting rebuild` drops the projection and replays the topics into it.
+"""
+
+import sys
+
+from alamal_reporting.cli import main
 
 if __name__ == "__main__":
-    serve(ReportingSettings, create_app)
+    sys.exit(main(sys.argv[1:]))

@@ -108,6 +108,15 @@ class MongoUnitOfWork(EmittingUnitOfWork):
             raise StaleWriteError(f"{collection}/{doc_id} is not at version {expected_version}")
         return Record(id=doc_id, version=expected_version + 1, data=dict(data))
 
+    async def delete_all(self, collection: str) -> int:
+        """Delete every document of the collection in this transaction; return how many."""
+        self._check()
+        with mapped_errors():
+            result = await self._db[check_collection(collection)].delete_many(
+                {}, session=self._session
+            )
+        return result.deleted_count
+
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""
         self._check()

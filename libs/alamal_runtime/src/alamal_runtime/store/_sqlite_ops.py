@@ -176,6 +176,12 @@ def replace(
     return Record(id=doc_id, version=expected_version + 1, data=data)
 
 
+def delete_all(conn: sqlite3.Connection, collection: str) -> int:
+    """Delete every document of the collection; return how many."""
+    cur = conn.execute("DELETE FROM documents WHERE collection = ?", (collection,))
+    return cur.rowcount
+
+
 def _path(field: str) -> str:
     # Field names are validated by _common.check_field, so splicing them is safe; a literal
     # (not a bound parameter) is what lets SQLite match the expression index.

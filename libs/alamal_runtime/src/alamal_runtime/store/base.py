@@ -86,6 +86,10 @@ class UnitOfWork(ABC):
         """Replace a document whose version is `expected_version`; StaleWriteError otherwise."""
 
     @abstractmethod
+    async def delete_all(self, collection: str) -> int:
+        """Delete every document of a collection (e.g. to rebuild a projection); return how many."""
+
+    @abstractmethod
     def emit(self, message: OutboxMessage) -> None:
         """Queue an event in the outbox; it is stored with the transaction's other writes."""
 

@@ -246,6 +246,12 @@ class _SqliteUnitOfWork(EmittingUnitOfWork):
             lambda c: ops.replace(c, collection, doc_id, data, expected_version)
         )
 
+    async def delete_all(self, collection: str) -> int:
+        """Delete every document of the collection in this unit of work; return how many."""
+        self._check()
+        check_collection(collection)
+        return await self._store._write(lambda c: ops.delete_all(c, collection))
+
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""
         self._check()

@@ -1,0 +1,57 @@
+"""Bar charts of report tables (matplotlib, Agg, no display), respecting suppression."""
+
+from __future__ import annotations
+
+import io
+from typing import Final, Literal
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from alamal_reporting.domain.suppression import SUPPRESSED
+from alamal_reporting.domain.tables import Table
+
+WIDTH_PX: Final = 800
+HEIGHT_PX: Final = 450
+_DPI: Final = 100
+
+type ChartFormat = Literal["png", "svg"]
+
+
+def bars(table: Table) -> list[tuple[str, float, str]]:
+    """(label, bar height, annotation) per row: a suppressed row has no bar, only `<5`."""
+    found = []
+    for row in table.rows:
+        value = row.cells[0]
+        if isinstance(value, int | float):
+            found.append((row.label, float(value), str(value)))
+        else:
+            found.append((row.label, 0.0, SUPPRESSED))
+    return found
+
+
+def bar_chart(table: Table, *, title: str, fmt: ChartFormat = "png") -> bytes:
+    """The table's first column as bars; a suppressed bar is left out and marked `<5`."""
+    figure = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    drawn = bars(table)
+    labels = [label for label, _, _ in drawn]
+    rects = axes.bar(range(len(drawn)), [height for _, height, _ in drawn], color="#2f6f8f")
+    for bar, (_, _, text) in zip(rects, drawn, strict=True):
+        axes.annotate(
+            text,
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    axes.set_ylabel(table.columns[0])
+    axes.set_title(title)
+    if not labels:
+        axes.text(0.5, 0.5, "geen gegevens", ha="center", va="center", transform=axes.transAxes)
+    figure.subplots_adjust(bottom=0.25)
+    out = io.BytesIO()
+    figure.savefig(out, format=fmt, dpi=_DPI)
+    return out.getvalue()
