@@ -2,7 +2,8 @@
 
 Runs the notifications service in-process on a fresh Tansu broker, registers `endpoints`
 partners with one endpoint each on a local receiver (which verifies every signature with
-`standardwebhooks`), publishes `messages` referral escalations at once and times them.
+`standardwebhooks`), then publishes referral escalations twice: all at once (throughput, and
+the latency of a backlog), and paced at 20 per second (the latency of a single event).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -23,7 +25,18 @@ from alamal_notifications.settings import NotificationsSettings
 from alamal_notifications.testing import TEST_SETTINGS, Admin, client_of, escalation, running
 from alamal_runtime.auth import Role, generate_keypair, mint_token
 from alamal_runtime.logging import configure_logging
+from alamal_runtime.store import Store
 from alamal_stack.tansu import TansuBroker
+
+PACED_PER_SECOND = 20
+ADMIN_ID = "00000000-0000-4000-8000-000000000001"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    partner_id: str
+    path: str
+    secret: str
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -35,7 +48,7 @@ def _settings(data_dir: Path, bootstrap: str, public_key: str) -> NotificationsS
     return NotificationsSettings(
         **{
             **TEST_SETTINGS,
-            # Production-like delivery settings; only the allow-list lets 127.0.0.1 through.
+            # Production delivery settings; only the allow-list lets 127.0.0.1 through.
             "retry_schedule_seconds": (5.0, 300.0),
             "retry_jitter": 0.2,
             "delivery_timeout_seconds": 15.0,
@@ -50,76 +63,6 @@ def _settings(data_dir: Path, bootstrap: str, public_key: str) -> NotificationsS
     )
 
 
-async def run_webhooks(data_dir: Path, messages: int, endpoints: int) -> None:
-    """Deliver `messages` webhooks spread over `endpoints` endpoints; print the figures."""
-    configure_logging("notifications", "WARNING")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    private, public = generate_keypair()
-    receiver = Receiver()
-    await receiver.start()
-    async with TansuBroker() as broker:
-        settings = _settings(data_dir, broker.bootstrap, public)
-        async with running(settings) as app, client_of(app) as client:
-            token = mint_token(
-                private, user_id="00000000-0000-4000-8000-000000000001", role=Role.ADMIN
-            )
-            admin = Admin(client=client, headers={"Authorization": f"Bearer {token}"})
-            partners: list[tuple[str, str, str]] = []
-            for n in range(endpoints):
-                partner = await admin.partner(PartnerKind.YOUTH_CARE)
-                hook = f"/bench/{n}"
-                created = await admin.endpoint(partner, receiver.url(hook))
-                partners.append((partner, hook, created["secret"]))
-            producer = AIOKafkaProducer(
-                bootstrap_servers=broker.bootstrap, enable_idempotence=False, linger_ms=5
-            )
-            await producer.start()
-            try:
-                await (await _send(producer, partners[0][0]))[1]  # warm-up: consumer joined
-                await receiver.wait_for(partners[0][1], 2, within=60)
-                baseline = len(receiver.received)
-                published: dict[str, float] = {}
-                started = time.monotonic()
-                acks = []
-                for i in range(messages):
-                    referral_id, ack = await _send(producer, partners[i % endpoints][0])
-                    published[referral_id] = time.monotonic()
-                    acks.append(ack)
-                await asyncio.gather(*acks)
-                publish_seconds = time.monotonic() - started
-                deadline = time.monotonic() + max(60.0, messages / 10)
-                while len(receiver.received) - baseline < messages:
-                    if time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.01)
-                rows = await app.state.store.find(MESSAGES, order_by="created_at", limit=10**6)
-                queued_at = {r.id: r.data["created_at"] for r in rows}
-            finally:
-                await producer.stop()
-    await receiver.stop()
-    got = receiver.received[baseline:]
-    secrets = {hook: secret for _, hook, secret in partners}
-    verified = sum(1 for r in got if r.verifies(secrets[r.path]))
-    latencies = [(r.at - published[json.loads(r.body)["data"]["referral_id"]]) * 1000 for r in got]
-    queued = [(r.wall - queued_at[r.webhook_id]) * 1000 for r in got if r.webhook_id in queued_at]
-    elapsed = max(r.at for r in got) - started if got else float("nan")
-    print(
-        f"webhooks: {len(got)}/{messages} delivered to {endpoints} endpoint(s), "
-        f"{verified} signatures verified"
-    )
-    print(f"  published in {publish_seconds:.2f} s; all delivered after {elapsed:.2f} s")
-    print(f"  deliveries/s: {len(got) / elapsed:.0f}")
-    if latencies:
-        print(
-            f"  published -> received latency: p50 {_percentile(latencies, 0.5):.0f} ms, "
-            f"p99 {_percentile(latencies, 0.99):.0f} ms"
-        )
-        print(
-            f"  queued -> received (delivery loop + HTTP only): p50 {_percentile(queued, 0.5):.0f}"
-            f" ms, p99 {_percentile(queued, 0.99):.0f} ms"
-        )
-
-
 async def _send(producer: AIOKafkaProducer, partner_id: str) -> tuple[str, asyncio.Future[object]]:
     event = escalation(partner_id)
     record = to_kafka(
@@ -129,6 +72,96 @@ async def _send(producer: AIOKafkaProducer, partner_id: str) -> tuple[str, async
         record.topic, value=record.value, key=record.key.encode(), headers=list(record.headers)
     )
     return event.referral_id, ack
+
+
+async def _phase(
+    label: str,
+    *,
+    producer: AIOKafkaProducer,
+    receiver: Receiver,
+    store: Store,
+    targets: list[_Target],
+    count: int,
+    interval: float,
+) -> None:
+    """Publish `count` events (`interval` apart), wait for their deliveries, print figures."""
+    baseline = len(receiver.received)
+    published: dict[str, float] = {}
+    acks = []
+    started = time.monotonic()
+    for i in range(count):
+        referral_id, ack = await _send(producer, targets[i % len(targets)].partner_id)
+        published[referral_id] = time.monotonic()
+        acks.append(ack)
+        if interval:
+            await asyncio.sleep(interval)
+    await asyncio.gather(*acks)
+    await receiver.wait_until(
+        lambda: len(receiver.received) - baseline >= count, within=max(60.0, count / 10)
+    )
+    got = receiver.received[baseline:]
+    rows = await store.find(MESSAGES, order_by="created_at", limit=10**6)
+    queued_at = {r.id: r.data["created_at"] for r in rows}
+    secrets = {t.path: t.secret for t in targets}
+    verified = sum(1 for r in got if r.verifies(secrets[r.path]))
+    latencies = [(r.at - published[json.loads(r.body)["data"]["referral_id"]]) * 1000 for r in got]
+    queued = [(r.wall - queued_at[r.webhook_id]) * 1000 for r in got if r.webhook_id in queued_at]
+    elapsed = max(r.at for r in got) - started if got else float("nan")
+    print(
+        f"{label}: {len(got)}/{count} delivered to {len(targets)} endpoint(s) in {elapsed:.2f} s"
+        f" ({len(got) / elapsed:.0f} deliveries/s), {verified} signatures verified"
+    )
+    if latencies:
+        print(
+            f"  published -> received: p50 {_percentile(latencies, 0.5):.0f} ms,"
+            f" p99 {_percentile(latencies, 0.99):.0f} ms;"
+            f" queued -> received (delivery loop + HTTP): p50 {_percentile(queued, 0.5):.0f} ms,"
+            f" p99 {_percentile(queued, 0.99):.0f} ms"
+        )
+
+
+async def run_webhooks(data_dir: Path, messages: int, endpoints: int) -> None:
+    """Deliver `messages` webhooks spread over `endpoints` endpoints; print the figures."""
+    configure_logging("notifications", "WARNING")
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    private, public = generate_keypair()
+    token = mint_token(private, user_id=ADMIN_ID, role=Role.ADMIN)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with (
+            TansuBroker() as broker,
+            running(_settings(data_dir, broker.bootstrap, public)) as app,
+            client_of(app) as client,
+        ):
+            admin = Admin(client=client, headers={"Authorization": f"Bearer {token}"})
+            targets = []
+            for n in range(endpoints):
+                partner = await admin.partner(PartnerKind.YOUTH_CARE)
+                created = await admin.endpoint(partner, receiver.url(f"/bench/{n}"))
+                targets.append(_Target(partner, f"/bench/{n}", created["secret"]))
+            producer = AIOKafkaProducer(
+                bootstrap_servers=broker.bootstrap, enable_idempotence=False, linger_ms=5
+            )
+            await producer.start()
+            try:
+                await (await _send(producer, targets[0].partner_id))[1]
+                await receiver.wait_for(targets[0].path, 2, within=60)  # the consumer joined
+                common = {"producer": producer, "receiver": receiver, "targets": targets}
+                store: Store = app.state.store
+                await _phase("burst", store=store, count=messages, interval=0, **common)
+                paced = min(messages, 5 * PACED_PER_SECOND)
+                await _phase(
+                    f"paced {PACED_PER_SECOND}/s",
+                    store=store,
+                    count=paced,
+                    interval=1 / PACED_PER_SECOND,
+                    **common,
+                )
+            finally:
+                await producer.stop()
+    finally:
+        await receiver.stop()
 
 
 if __name__ == "__main__":

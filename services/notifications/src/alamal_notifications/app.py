@@ -2,14 +2,108 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
 from fastapi import FastAPI
 
+from alamal_contracts.topics import (
+    CONSENT_CHANGED,
+    ENDPOINT_DISABLED,
+    PARTNER_STATUS_REPORTED,
+    REFERRAL_ESCALATED,
+    REFERRAL_UPDATED,
+)
+from alamal_notifications import (
+    deliveries_api,
+    endpoints_api,
+    messages,
+    partner_api,
+    partners_api,
+    store,
+)
+from alamal_notifications.deps import Services
+from alamal_notifications.dispatcher import Dispatcher
+from alamal_notifications.handlers import Handlers
+from alamal_notifications.metrics import DeliveryMetrics
+from alamal_notifications.recording import Recorder
+from alamal_notifications.secretbox import load_secret_box
+from alamal_notifications.sender import Sender
 from alamal_notifications.settings import NotificationsSettings
 from alamal_runtime.service import ServiceRuntime
 from alamal_runtime.telemetry import Telemetry
 
 
 def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None = None) -> FastAPI:
-    """Build the notifications service (so far: health endpoints only)."""
-    runtime = ServiceRuntime(settings, service="notifications", telemetry=telemetry)
-    return runtime.create_app(title="Al Amal notifications", routers=[])
+    """Build the notifications service: consumers, delivery loop, admin and partner APIs."""
+    box = load_secret_box(settings)  # refuses to start without a usable key
+    runtime = ServiceRuntime(
+        settings,
+        service="notifications",
+        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED],
+        telemetry=telemetry,
+    )
+
+    def client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=settings.delivery_timeout_seconds,
+            limits=httpx.Limits(
+                max_connections=settings.per_endpoint_concurrency * 2,
+                max_keepalive_connections=settings.per_endpoint_concurrency * 2,
+            ),
+            trust_env=False,  # never route webhooks through a proxy from the environment
+        )
+
+    sender = Sender(
+        client,
+        require_https=settings.profile == "prod",
+        allowed=settings.allowed_networks(),
+        timeout=settings.delivery_timeout_seconds,
+        excerpt_bytes=settings.response_excerpt_bytes,
+    )
+    dispatcher = Dispatcher(
+        store=runtime.store,
+        sender=sender,
+        box=box,
+        recorder=Recorder(runtime.store, settings, random.Random()),  # noqa: S311 - jitter only
+        metrics=DeliveryMetrics(runtime.telemetry.meter_provider),
+        settings=settings,
+        tracer=runtime.telemetry.tracer_provider.get_tracer("alamal.notifications"),
+    )
+    handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)
+    runtime.on_start(store.prepare)
+    runtime.on_start(messages.prepare)
+    runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
+    runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
+    runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
+    app = runtime.create_app(
+        title="Al Amal notifications",
+        routers=[
+            partners_api.router,
+            endpoints_api.router,
+            deliveries_api.router,
+            partner_api.router,
+        ],
+    )
+    app.state.notifications = Services(
+        store=runtime.store, settings=settings, box=box, sender=sender, dispatcher=dispatcher
+    )
+    service_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        # The delivery loop runs inside the runtime's lifespan: after the store opens, and it
+        # stops (letting requests in flight finish) before the store closes.
+        async with service_lifespan(app_):
+            await dispatcher.start()
+            try:
+                yield
+            finally:
+                await dispatcher.stop()
+                await sender.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app

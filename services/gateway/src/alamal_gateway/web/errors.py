@@ -1,0 +1,111 @@
+"""Error pages: in the user's language, never a stack trace, never a service's own words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from alamal_gateway.clients import (
+    ForbiddenError,
+    NotFoundError,
+    ServiceError,
+    ServiceUnavailableError,
+)
+from alamal_gateway.web.core import (
+    CsrfError,
+    LoginRequiredError,
+    PageForbiddenError,
+    optional_viewer,
+    render,
+)
+from alamal_runtime.http import where_it_failed
+
+log = structlog.get_logger(__name__)
+
+
+async def _page(request: Request, status: int, kind: str) -> HTMLResponse:
+    try:
+        viewer = await optional_viewer(request)
+    except Exception:  # the store itself may be what failed
+        viewer = None
+    return render(request, "error.html", viewer, status_code=status, kind=kind)
+
+
+_HANDLED = (
+    LoginRequiredError,
+    PageForbiddenError,
+    CsrfError,
+    ServiceError,
+    StarletteHTTPException,
+    RequestValidationError,
+)
+
+
+class PageRoute(APIRoute):
+    """A route whose unexpected errors become the error page (logged by type and place only)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler FastAPI built."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _HANDLED:
+                raise
+            except Exception as exc:
+                log.error("page_error", error=type(exc).__name__, where=where_it_failed(exc))
+                return await _page(request, 500, "error")
+
+        return guarded
+
+
+def install(app: FastAPI) -> None:
+    """Register the page error handlers."""
+
+    @app.exception_handler(LoginRequiredError)
+    async def _login(request: Request, _: LoginRequiredError) -> Response:
+        target = request.url.path if request.method == "GET" else "/"
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(PageForbiddenError)
+    async def _forbidden(request: Request, _: PageForbiddenError) -> Response:
+        return await _page(request, 403, "forbidden")
+
+    @app.exception_handler(ForbiddenError)
+    async def _service_forbidden(request: Request, _: ForbiddenError) -> Response:
+        return await _page(request, 403, "forbidden")
+
+    @app.exception_handler(CsrfError)
+    async def _csrf(request: Request, _: CsrfError) -> Response:
+        log.warning("csrf_rejected", path=request.url.path)
+        return await _page(request, 403, "csrf")
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, _: NotFoundError) -> Response:
+        return await _page(request, 404, "not-found")
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def _down(request: Request, exc: ServiceUnavailableError) -> Response:
+        log.warning("page_service_unavailable", service=exc.service)
+        return await _page(request, 503, "unavailable")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return await _page(request, 404, "not-found")
+        if exc.status_code == 405:
+            return await _page(request, 405, "not-found")
+        return await _page(request, exc.status_code, "error")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, _: RequestValidationError) -> Response:
+        # Only path and query parameters are declared; a malformed id is a page that is not there.
+        return await _page(request, 404, "not-found")

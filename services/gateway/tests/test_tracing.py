@@ -1,0 +1,68 @@
+"""Each call into a service carries the page request's trace (W3C traceparent)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from alamal_gateway.clients import Caller, ServiceClients
+from alamal_runtime.auth import InvalidTokenError, Role, TokenVerifier
+
+SEEN: list[dict[str, str]] = []
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        SEEN.append({k.lower(): v for k, v in self.headers.items()})
+        body = b"[]"
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        return
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    """A real local HTTP server that records the headers it receives."""
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_calls_carry_the_trace_and_a_short_lived_token(
+    recorder: str, token_keys: tuple[str, str]
+) -> None:
+    private, public = token_keys
+    clients = ServiceClients({"cases": recorder}, signing_key=private, ttl=60, timeout=5)
+    caller = Caller(
+        user_id="0b7e2f3a-5c1d-4e8f-9a2b-3c4d5e6f7a8b", role=Role.COORDINATOR, wijken=("zuid",)
+    )
+    tracer = TracerProvider().get_tracer("test")
+    SEEN.clear()
+    try:
+        with tracer.start_as_current_span("page") as span:
+            await clients.call("cases", "GET", "/caseload", caller)
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    finally:
+        await clients.close()
+    (headers,) = SEEN
+    assert headers["traceparent"].split("-")[1] == trace_id
+    token = headers["authorization"].removeprefix("Bearer ")
+    principal = TokenVerifier(public, audience="cases", issuer="alamal-gateway").verify(token)
+    assert principal.user_id == caller.user_id
+    assert principal.wijken == frozenset({"zuid"})
+    with pytest.raises(InvalidTokenError):
+        TokenVerifier(public, audience="intake", issuer="alamal-gateway").verify(token)

@@ -1,0 +1,1 @@
+"""Notifications' pure domain: referral projection, consent gate, subscriptions and retries."""

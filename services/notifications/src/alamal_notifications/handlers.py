@@ -1,0 +1,140 @@
+"""Notifications' event handlers: the referral projection, consents, and queueing webhooks.
+
+Each runs inside a unit of work that also claims the event's inbox id, so a redelivered event
+queues no second webhook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from opentelemetry import propagate
+
+from alamal_contracts.envelope import CloudEvent
+from alamal_contracts.events import ConsentChanged, ReferralEscalated, ReferralUpdated
+from alamal_notifications import messages
+from alamal_notifications import store as repo
+from alamal_notifications.domain.delivery import EventType, encode, payload
+from alamal_notifications.domain.referrals import (
+    ConsentState,
+    ReferralView,
+    merge_escalation,
+    merge_status,
+    newer_consent,
+)
+from alamal_notifications.messages import Message, State
+from alamal_runtime.store import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+def details_url(base_url: str, referral_id: str) -> str:
+    """Where a partner fetches a referral through the partner API."""
+    return f"{base_url.rstrip('/')}/partner/v1/referrals/{referral_id}"
+
+
+class Handlers:
+    """The handlers, bound to the public base URL and to the dispatcher's wake-up call."""
+
+    def __init__(self, *, public_base_url: str, wake: Callable[[], None]) -> None:
+        self._base_url = public_base_url
+        self._wake = wake
+
+    async def on_referral_escalated(self, event: CloudEvent[Any], uow: UnitOfWork) -> None:
+        """Project the escalation and queue a webhook to each matching endpoint of the partner."""
+        escalated = event.data
+        if not isinstance(escalated, ReferralEscalated):
+            raise TypeError(f"expected ReferralEscalated, got {type(escalated).__name__}")
+        incoming = ReferralView(
+            referral_id=escalated.referral_id,
+            family_id=escalated.family_id,
+            partner_id=escalated.partner_id,
+            status="sent",
+            case_id=escalated.case_id,
+            partner_kind=escalated.partner_kind,
+            urgency=escalated.urgency,
+            reason_codes=escalated.reason_codes,
+            legal_basis=escalated.legal_basis,
+            escalated_at=escalated.escalated_at,
+        )
+        view = merge_escalation(await repo.get_referral(uow, escalated.referral_id), incoming)
+        await repo.put_referral(uow, view)
+        await self._queue(uow, EventType.REFERRAL_ESCALATED, view)
+
+    async def on_referral_updated(self, event: CloudEvent[Any], uow: UnitOfWork) -> None:
+        """Project the partner's status and queue a webhook to each matching endpoint."""
+        updated = event.data
+        if not isinstance(updated, ReferralUpdated):
+            raise TypeError(f"expected ReferralUpdated, got {type(updated).__name__}")
+        existing = await repo.get_referral(uow, updated.referral_id)
+        view = merge_status(
+            existing,
+            referral_id=updated.referral_id,
+            family_id=updated.family_id,
+            partner_id=updated.partner_id,
+            status=updated.status.value,
+            outcome_code=updated.outcome_code,
+            at=updated.updated_at,
+        )
+        await repo.put_referral(uow, view)
+        await self._queue(uow, EventType.REFERRAL_UPDATED, view)
+
+    async def _queue(self, uow: UnitOfWork, event_type: EventType, view: ReferralView) -> None:
+        partner = await repo.get_partner(uow, view.partner_id)
+        if partner is None:
+            log.warning("referral_for_unknown_partner", referral_id=view.referral_id)
+            return
+        now = time.time()
+        body = encode(
+            payload(
+                event_type.value,
+                view,
+                details_url=details_url(self._base_url, view.referral_id),
+                at=datetime.now(UTC),
+            )
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        queued = 0
+        for endpoint_id in partner.endpoint_ids:
+            endpoint = await repo.get_endpoint(uow, endpoint_id)
+            # Only the addressed partner's own endpoints are ever looked at.
+            if endpoint is None or endpoint.partner_id != partner.id or not endpoint.enabled:
+                continue
+            if not endpoint.subscription.matches(event_type, view):
+                continue
+            await messages.add_message(
+                uow,
+                Message(
+                    id=messages.new_message_id(),
+                    endpoint_id=endpoint.id,
+                    partner_id=partner.id,
+                    event_type=event_type.value,
+                    referral_id=view.referral_id,
+                    body=body,
+                    state=State.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    trace_carrier=carrier,
+                ),
+            )
+            queued += 1
+        log.info("webhooks_queued", referral_id=view.referral_id, count=queued)
+        if queued:
+            self._wake()
+
+    async def on_consent_changed(self, event: CloudEvent[Any], uow: UnitOfWork) -> None:
+        """Keep the latest consent per family and purpose, whatever the order of arrival."""
+        changed = event.data
+        if not isinstance(changed, ConsentChanged):
+            raise TypeError(f"expected ConsentChanged, got {type(changed).__name__}")
+        incoming = ConsentState(granted=changed.granted, changed_at=changed.changed_at)
+        existing = await repo.get_consent(uow, changed.family_id, changed.purpose)
+        if newer_consent(existing, incoming):
+            await repo.put_consent(uow, changed.family_id, changed.purpose, incoming)
+        log.info("consent_projected", family_id=changed.family_id, purpose=changed.purpose.value)

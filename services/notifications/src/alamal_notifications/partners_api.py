@@ -1,0 +1,77 @@
+"""Admin API: partner organisations and their partner-API credentials."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import APIRouter, Response
+
+from alamal_notifications import credentials
+from alamal_notifications import store as repo
+from alamal_notifications.deps import AdminDep, ServicesDep
+from alamal_notifications.schemas import CredentialOut, PartnerIn, PartnerOut
+from alamal_runtime.http import HTTPProblem
+
+router = APIRouter(prefix="/partners", tags=["partners"])
+log = structlog.get_logger(__name__)
+PARTNER_NOT_FOUND = "partner not found"
+MAX_LIST = 1000
+
+
+@router.post("", status_code=201, response_model=PartnerOut)
+async def create_partner(
+    body: PartnerIn, _: AdminDep, services: ServicesDep, response: Response
+) -> PartnerOut:
+    """Register a partner organisation."""
+    partner = repo.Partner(
+        id=str(uuid.uuid4()), name=body.name, kind=body.kind, created_at=datetime.now(UTC)
+    )
+    async with services.store.transaction() as uow:
+        await repo.put_partner(uow, partner)
+    log.info("partner_created", partner_id=partner.id, kind=partner.kind.value)
+    response.headers["Location"] = f"/partners/{partner.id}"
+    return PartnerOut.of(partner)
+
+
+@router.get("", response_model=list[PartnerOut])
+async def list_partners(_: AdminDep, services: ServicesDep) -> list[PartnerOut]:
+    """Every partner organisation, by id."""
+    records = await services.store.find(repo.PARTNERS, order_by="id", limit=MAX_LIST)
+    return [PartnerOut.of(repo.partner_from(r)) for r in records]
+
+
+@router.get("/{partner_id}", response_model=PartnerOut)
+async def read_partner(partner_id: uuid.UUID, _: AdminDep, services: ServicesDep) -> PartnerOut:
+    """One partner organisation."""
+    record = await services.store.get(repo.PARTNERS, str(partner_id))
+    if record is None:
+        raise HTTPProblem(404, PARTNER_NOT_FOUND)
+    return PartnerOut.of(repo.partner_from(record))
+
+
+@router.post("/{partner_id}/credentials", status_code=201, response_model=CredentialOut)
+async def create_credential(
+    partner_id: uuid.UUID, _: AdminDep, services: ServicesDep
+) -> CredentialOut:
+    """A new partner-API credential; its secret is in this answer only (only a hash is kept)."""
+    client_id, secret = credentials.new_credential()
+    async with services.store.transaction() as uow:
+        if await repo.get_partner(uow, str(partner_id)) is None:
+            raise HTTPProblem(404, PARTNER_NOT_FOUND)
+        await credentials.add(uow, client_id=client_id, partner_id=str(partner_id), secret=secret)
+    log.info("partner_credential_created", partner_id=str(partner_id), client_id=client_id)
+    return CredentialOut(client_id=client_id, client_secret=secret, partner_id=str(partner_id))
+
+
+@router.delete("/{partner_id}/credentials/{client_id}", status_code=204)
+async def revoke_credential(
+    partner_id: uuid.UUID, client_id: str, _: AdminDep, services: ServicesDep
+) -> Response:
+    """Revoke a credential at once."""
+    async with services.store.transaction() as uow:
+        if not await credentials.revoke(uow, client_id=client_id, partner_id=str(partner_id)):
+            raise HTTPProblem(404, "credential not found")
+    log.info("partner_credential_revoked", partner_id=str(partner_id), client_id=client_id)
+    return Response(status_code=204)

@@ -1,0 +1,131 @@
+"""Registering partners and endpoints: roles, validation (422 naming the field) and SSRF rules."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from alamal_notifications.receiver import Receiver, Reply
+from alamal_notifications.settings import NotificationsSettings
+from alamal_notifications.testing import Admin, Mint, client_of, headers_for, path, running
+from alamal_runtime.auth import Role
+
+HOOK = {"event_types": ["referral.escalated"]}
+
+
+@pytest.mark.parametrize("role", [Role.COORDINATOR, Role.OPERATOR, Role.TRUSTED_PERSON])
+async def test_only_admins_manage_partners(
+    client: httpx.AsyncClient, mint: Mint, admin: Admin, receiver: Receiver, role: Role
+) -> None:
+    headers = headers_for(mint, role)
+    partner = await admin.partner()
+    body = {"name": "Politie Utrecht", "kind": "police"}
+    assert (await client.post("/partners", json=body, headers=headers)).status_code == 403
+    assert (await client.get("/partners", headers=headers)).status_code == 403
+    create = await client.post(
+        f"/partners/{partner}/endpoints",
+        json={**HOOK, "url": receiver.url(path())},
+        headers=headers,
+    )
+    assert create.status_code == 403
+    assert (
+        await client.post(f"/partners/{partner}/credentials", headers=headers)
+    ).status_code == 403
+
+
+async def test_partners_are_listed_and_read(admin: Admin, client: httpx.AsyncClient) -> None:
+    partner = await admin.partner()
+    listed = await client.get("/partners", headers=admin.headers)
+    assert partner in {p["id"] for p in listed.json()}
+    read = await client.get(f"/partners/{partner}", headers=admin.headers)
+    assert read.json()["kind"] == "youth-care"
+    missing = await client.get(f"/partners/{uuid.uuid4()}", headers=admin.headers)
+    assert missing.status_code == 404
+    bad = await client.post("/partners", json={"name": "", "kind": "bakery"}, headers=admin.headers)
+    assert bad.status_code == 422
+    assert bad.json()["fields"] == ["kind", "name"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"url": "http://10.1.2.3/hook"}, "url"),
+        ({"url": "http://169.254.169.254/latest/meta-data"}, "url"),
+        ({"url": "http://192.168.1.10/hook"}, "url"),
+        ({"url": "http://[::1]/hook"}, "url"),
+        ({"url": "http://0.0.0.0/hook"}, "url"),
+        ({"url": "http://100.64.0.1/hook"}, "url"),
+        ({"url": "ftp://example.org/hook"}, "url"),
+        ({"url": "http://user:pw@127.0.0.1/hook"}, "url"),
+        ({"url": "not a url"}, "url"),
+        ({"event_types": ["referral.deleted"]}, "event_types.0"),
+        ({"event_types": []}, "event_types"),
+        ({"filters": {"urgency": ["whenever"]}}, "filters"),
+        ({"filters": {"urgency": []}}, "filters"),
+        ({"filters": {"wijk": ["west"]}}, "filters.wijk.[key]"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+async def test_invalid_endpoints_are_refused_naming_the_field(
+    admin: Admin,
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    change: dict[str, object],
+    field: str,
+) -> None:
+    partner = await admin.partner()
+    body = {**HOOK, "url": receiver.url(path()), **change}
+    response = await client.post(f"/partners/{partner}/endpoints", json=body, headers=admin.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["fields"] == [field]
+    listed = await client.get(f"/partners/{partner}/endpoints", headers=admin.headers)
+    assert listed.json() == []
+
+
+async def test_an_endpoint_whose_test_delivery_fails_is_refused(
+    admin: Admin, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    partner = await admin.partner()
+    hook = path()
+    receiver.plan(hook, Reply(500))
+    response = await client.post(
+        f"/partners/{partner}/endpoints",
+        json={**HOOK, "url": receiver.url(hook)},
+        headers=admin.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["fields"] == ["url"]
+    assert "http_500" in response.json()["detail"][0]["msg"]
+    assert len(receiver.at(hook)) == 1
+    unknown = await client.post(
+        f"/partners/{uuid.uuid4()}/endpoints",
+        json={**HOOK, "url": receiver.url(hook)},
+        headers=admin.headers,
+    )
+    assert unknown.status_code == 404
+
+
+async def test_prod_requires_https(
+    make_settings: Callable[..., NotificationsSettings], receiver: Receiver, mint: Mint
+) -> None:
+    settings = make_settings(
+        profile="prod",
+        secrets_key=Fernet.generate_key().decode(),
+        public_base_url="https://partners.example.org",
+    )
+    async with running(settings) as app, client_of(app) as client:
+        admin = Admin(client=client, headers=headers_for(mint, Role.ADMIN))
+        partner = await admin.partner()
+        hook = path()
+        response = await client.post(
+            f"/partners/{partner}/endpoints",
+            json={**HOOK, "url": receiver.url(hook)},
+            headers=admin.headers,
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["msg"] == "the URL must use https"
+        assert receiver.at(hook) == []

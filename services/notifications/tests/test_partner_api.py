@@ -1,0 +1,195 @@
+"""The partner API: own credentials, own referrals only, details gated by consent or Meldcode."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from alamal_contracts.codes import ConsentPurpose, LegalBasis, PartnerKind
+from alamal_contracts.envelope import from_kafka
+from alamal_contracts.events import ConsentChanged, PartnerStatusReported
+from alamal_contracts.topics import PARTNER_STATUS_REPORTED
+from alamal_notifications.testing import Admin, Producer, escalation
+from alamal_stack.kafka_testing import read_topic_until
+
+INTAKE = "/alamal/intake"
+GATED = ("urgency", "reason_codes", "legal_basis", "escalated_at")
+
+
+async def _read(
+    client: httpx.AsyncClient, referral_id: str, auth: tuple[str, str]
+) -> httpx.Response:
+    return await client.get(f"/partner/v1/referrals/{referral_id}", auth=auth)
+
+
+async def _wait_readable(
+    client: httpx.AsyncClient, referral_id: str, auth: tuple[str, str]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while (response := await _read(client, referral_id, auth)).status_code == 404:
+        assert time.monotonic() < deadline, "referral never projected"
+        await asyncio.sleep(0.05)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _consent(
+    family_id: str, purpose: ConsentPurpose, *, granted: bool, at: datetime
+) -> ConsentChanged:
+    return ConsentChanged(
+        family_id=family_id,
+        purpose=purpose,
+        granted=granted,
+        changed_at=at,
+        consent_text_version="2025-09",
+    )
+
+
+async def test_wrong_or_missing_credentials_get_401_without_detail(
+    admin: Admin, client: httpx.AsyncClient
+) -> None:
+    partner = await admin.partner()
+    client_id, secret = await admin.credential(partner)
+    url = f"/partner/v1/referrals/{uuid.uuid4()}"
+    answers = [
+        await client.get(url),
+        await client.get(url, auth=(client_id, secret + "x")),
+        await client.get(url, auth=("pc_" + "0" * 24, secret)),
+        await client.get(url, auth=("not-an-id", secret)),
+        await client.get(url, headers={"Authorization": "Bearer " + secret}),
+    ]
+    assert [a.status_code for a in answers] == [401] * 5
+    assert {a.text for a in answers} == {'{"detail":"not authenticated"}'}
+    assert (await client.get(url, auth=(client_id, secret))).status_code == 404
+
+    revoked = await client.delete(
+        f"/partners/{partner}/credentials/{client_id}", headers=admin.headers
+    )
+    assert revoked.status_code == 204
+    assert (await client.get(url, auth=(client_id, secret))).status_code == 401
+
+
+async def test_a_partner_sees_only_its_own_referrals(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    mine, theirs = await admin.partner(), await admin.partner()
+    me, them = await admin.credential(mine), await admin.credential(theirs)
+    event = escalation(mine)
+    await producer.send(event)
+    body = await _wait_readable(client, event.referral_id, me)
+    assert body["referral_id"] == event.referral_id
+    assert body["status"] == "sent"
+
+    other = await _read(client, event.referral_id, them)
+    unknown = await _read(client, str(uuid.uuid4()), them)
+    assert (other.status_code, other.text) == (unknown.status_code, unknown.text)
+    assert other.status_code == 404
+    posted = await client.post(
+        f"/partner/v1/referrals/{event.referral_id}/status", json={"status": "accepted"}, auth=them
+    )
+    assert posted.status_code == 404
+
+
+async def test_details_follow_the_family_consent(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    partner = await admin.partner(PartnerKind.YOUTH_CARE)
+    auth = await admin.credential(partner)
+    event = escalation(partner, kind=PartnerKind.YOUTH_CARE, legal_basis=LegalBasis.CONSENT)
+    # A withdrawal from before the escalation does not count: cases saw consent at send time.
+    before = event.escalated_at - timedelta(days=1)
+    await producer.send(
+        _consent(event.family_id, ConsentPurpose.SHARE_YOUTH_CARE, granted=False, at=before),
+        source=INTAKE,
+    )
+    await producer.send(event)
+    shared = await _wait_readable(client, event.referral_id, auth)
+    assert shared["details_shared"] is True
+    assert shared["urgency"] == "urgent"
+    assert shared["reason_codes"] == ["safety", "parenting"]
+    assert shared["legal_basis"] == "consent"
+    assert shared["escalated_at"] is not None
+
+    await producer.send(
+        _consent(
+            event.family_id,
+            ConsentPurpose.SHARE_YOUTH_CARE,
+            granted=False,
+            at=datetime.now(UTC),
+        ),
+        source=INTAKE,
+    )
+    deadline = time.monotonic() + 15
+    while (body := (await _read(client, event.referral_id, auth)).json())["details_shared"]:
+        assert time.monotonic() < deadline, "withdrawal never applied"
+        await asyncio.sleep(0.05)
+    assert all(body[field] is None for field in GATED)
+    assert body["referral_id"] == event.referral_id
+    assert body["status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    ("kind", "shared"), [(PartnerKind.VEILIG_THUIS, True), (PartnerKind.POLICE, False)]
+)
+async def test_the_meldcode_override_shows_details_to_veilig_thuis_only(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer, kind: PartnerKind, shared: bool
+) -> None:
+    partner = await admin.partner(kind)
+    auth = await admin.credential(partner)
+    event = escalation(partner, kind=kind, legal_basis=LegalBasis.MELDCODE_OVERRIDE)
+    await producer.send(event)
+    body = await _wait_readable(client, event.referral_id, auth)
+    assert body["details_shared"] is shared
+    assert (body["legal_basis"] == "meldcode-override") is shared
+
+
+async def test_a_status_report_is_checked_and_published_for_cases(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer, kafka_bootstrap: str
+) -> None:
+    partner = await admin.partner()
+    auth = await admin.credential(partner)
+    event = escalation(partner)
+    await producer.send(event)
+    await _wait_readable(client, event.referral_id, auth)
+    url = f"/partner/v1/referrals/{event.referral_id}/status"
+
+    too_early = await client.post(url, json={"status": "closed"}, auth=auth)
+    assert too_early.status_code == 409
+    bad = await client.post(url, json={"status": "maybe", "outcome_code": "Not A Code"}, auth=auth)
+    assert bad.status_code == 422
+    assert bad.json()["fields"] == ["outcome_code", "status"]
+    accepted = await client.post(url, json={"status": "accepted"}, auth=auth)
+    assert accepted.status_code == 202, accepted.text
+    assert (await client.post(url, json={"status": "accepted"}, auth=auth)).status_code == 409
+    closed = await client.post(
+        url, json={"status": "closed", "outcome_code": "support-started"}, auth=auth
+    )
+    assert closed.status_code == 202
+
+    def reports(records: list[Any]) -> list[PartnerStatusReported]:
+        found = [from_kafka(r.value, r.headers).data for r in records]
+        return [
+            e
+            for e in found
+            if isinstance(e, PartnerStatusReported) and e.referral_id == event.referral_id
+        ]
+
+    records = await read_topic_until(
+        kafka_bootstrap, PARTNER_STATUS_REPORTED, lambda got: len(reports(got)) >= 2
+    )
+    got = reports(records)
+    assert [(e.status.value, e.outcome_code) for e in got] == [
+        ("accepted", None),
+        ("closed", "support-started"),
+    ]
+    assert {(e.partner_id, e.family_id) for e in got} == {(partner, event.family_id)}
+    assert all(r.key == event.family_id.encode() for r in records if reports([r]))
+    body = (await _read(client, event.referral_id, auth)).json()
+    assert (body["status"], body["outcome_code"]) == ("closed", "support-started")
