@@ -15,12 +15,14 @@ from typing import Any
 from bench.casework import run_casework
 from bench.first_flow import run_first_flow
 from bench.reporting import run_reporting
+from bench.webhooks import run_webhooks
 
 type Bench = Callable[[Path, argparse.Namespace], Coroutine[Any, Any, None]]
 
 BENCHES: dict[str, Bench] = {
     "registration": lambda data, a: run_first_flow(data, a.families, a.concurrency),
     "visits": lambda data, a: run_casework(data, a.visits, a.concurrency),
+    "webhooks": lambda data, a: run_webhooks(data, a.webhooks, a.endpoints),
     "reporting": lambda data, a: run_reporting(data, a.reporting_events),
 }
 
@@ -32,6 +34,8 @@ def main() -> None:
     parser.add_argument("--families", type=int, default=200, help="registrations to time")
     parser.add_argument("--visits", type=int, default=500, help="visits to log")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--webhooks", type=int, default=500, help="webhook messages to deliver")
+    parser.add_argument("--endpoints", type=int, default=4, help="receiving endpoints")
     parser.add_argument("--reporting-events", type=int, default=100_000)
     args = parser.parse_args()
     for name in args.only or list(BENCHES):

@@ -50,6 +50,20 @@ async def test_partners_are_listed_and_read(admin: Admin, client: httpx.AsyncCli
     assert bad.json()["fields"] == ["kind", "name"]
 
 
+async def test_staff_see_a_partner_directory_without_endpoints_or_secrets(
+    admin: Admin, client: httpx.AsyncClient, mint: Mint
+) -> None:
+    partner = await admin.partner()
+    for role in (Role.TRUSTED_PERSON, Role.COORDINATOR, Role.ADMIN):
+        listed = await client.get("/partners/directory", headers=headers_for(mint, role))
+        assert listed.status_code == 200
+        (entry,) = [p for p in listed.json() if p["id"] == partner]
+        assert set(entry) == {"id", "name", "kind"}
+    for role in (Role.OPERATOR, Role.FUNDER):
+        refused = await client.get("/partners/directory", headers=headers_for(mint, role))
+        assert refused.status_code == 403
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from opentelemetry import propagate
 
 from alamal_contracts.envelope import to_kafka
-from alamal_contracts.events import Event
+from alamal_contracts.events import EventBase
 from alamal_runtime.store import OutboxMessage, UnitOfWork
 
 
-def outbox_message(event: Event, *, source: str, now: datetime | None = None) -> OutboxMessage:
+def outbox_message(event: EventBase, *, source: str, now: datetime | None = None) -> OutboxMessage:
     """Wrap an event as a CloudEvents Kafka record for the outbox, with the current trace."""
     event_id = str(uuid.uuid4())
     record = to_kafka(event, event_id=event_id, source=source, time=now or datetime.now(UTC))
@@ -28,7 +28,7 @@ def outbox_message(event: Event, *, source: str, now: datetime | None = None) ->
     )
 
 
-def emit(uow: UnitOfWork, event: Event, *, source: str) -> OutboxMessage:
+def emit(uow: UnitOfWork, event: EventBase, *, source: str) -> OutboxMessage:
     """Queue `event` in the unit of work's outbox; it is published after the commit."""
     message = outbox_message(event, source=source)
     uow.emit(message)

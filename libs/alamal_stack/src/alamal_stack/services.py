@@ -24,6 +24,10 @@ class ServiceSpec:
     """Holds the token signing key (the gateway only); every other service only verifies."""
     calls_services: bool = False
     """Is told every other service's URL as `<PREFIX><NAME>_URL` (the gateway only)."""
+    public_url: bool = False
+    """Is told its own URL as `<PREFIX>PUBLIC_BASE_URL` (for links it hands out)."""
+    dev_env: tuple[tuple[str, str], ...] = ()
+    """Settings (without prefix) the embedded stack sets unless the environment does."""
 
     def port(self, base_port: int | None) -> int:
         """The port for this service: its default, or shifted to start at `base_port`."""
@@ -40,7 +44,15 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("intake", "alamal_intake", "INTAKE_", 8101),
     ServiceSpec("cases", "alamal_cases", "CASES_", 8102),
-    ServiceSpec("notifications", "alamal_notifications", "NOTIFICATIONS_", 8103),
+    ServiceSpec(
+        "notifications",
+        "alamal_notifications",
+        "NOTIFICATIONS_",
+        8103,
+        public_url=True,
+        # Partners' receivers in the embedded stack and its tests run on this machine.
+        dev_env=(("ALLOWED_CIDRS", '["127.0.0.1/32"]'),),
+    ),
     ServiceSpec("reporting", "alamal_reporting", "REPORTING_", 8104),
     ServiceSpec(
         "gateway", "alamal_gateway", "GATEWAY_", 8100, signs_tokens=True, calls_services=True
@@ -126,6 +138,10 @@ def service_env(
         if signing_key is None:
             raise ValueError(f"{spec.name} signs tokens: pass the signing key")
         env[f"{p}TOKEN_SIGNING_KEY_FILE"] = str(signing_key.resolve())
+    if spec.public_url:
+        env[f"{p}PUBLIC_BASE_URL"] = f"http://{LOCALHOST}:{port}"
+    for name, value in spec.dev_env:
+        env.setdefault(f"{p}{name}", value)
     if spec.calls_services:
         for name, url in (peers or {}).items():
             if name != spec.name:

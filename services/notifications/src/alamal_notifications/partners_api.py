@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 
 import structlog
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
+from alamal_contracts.codes import PartnerKind
 from alamal_notifications import credentials
 from alamal_notifications import store as repo
 from alamal_notifications.deps import AdminDep, ServicesDep
 from alamal_notifications.schemas import CredentialOut, PartnerIn, PartnerOut
-from alamal_runtime.http import HTTPProblem
+from alamal_runtime.auth import Role
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem
 
 router = APIRouter(prefix="/partners", tags=["partners"])
 log = structlog.get_logger(__name__)
@@ -40,6 +43,26 @@ async def list_partners(_: AdminDep, services: ServicesDep) -> list[PartnerOut]:
     """Every partner organisation, by id."""
     records = await services.store.find(repo.PARTNERS, order_by="id", limit=MAX_LIST)
     return [PartnerOut.of(repo.partner_from(r)) for r in records]
+
+
+class PartnerEntryOut(BaseModel):
+    """A partner staff may refer a family to: id, name and kind only."""
+
+    id: str
+    name: str
+    kind: PartnerKind
+
+
+@router.get("/directory", response_model=list[PartnerEntryOut])
+async def partner_directory(
+    principal: CurrentPrincipal, services: ServicesDep
+) -> list[PartnerEntryOut]:
+    """The partners staff choose from when proposing a referral (no endpoints, no secrets)."""
+    if principal.role not in (Role.TRUSTED_PERSON, Role.COORDINATOR, Role.ADMIN):
+        raise HTTPProblem(403, "not allowed for your role")
+    records = await services.store.find(repo.PARTNERS, order_by="id", limit=MAX_LIST)
+    partners = [repo.partner_from(r) for r in records]
+    return [PartnerEntryOut(id=p.id, name=p.name, kind=p.kind) for p in partners]
 
 
 @router.get("/{partner_id}", response_model=PartnerOut)

@@ -22,9 +22,10 @@ from alamal_notifications import messages
 from alamal_notifications import store as repo
 from alamal_notifications.domain.delivery import retry_delay
 from alamal_notifications.messages import Attempt, Message, State
-from alamal_notifications.operational import emit_operational
+from alamal_notifications.operational import SOURCE
 from alamal_notifications.sender import Outcome
 from alamal_notifications.settings import NotificationsSettings
+from alamal_runtime.events import emit
 from alamal_runtime.store import Store, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -153,7 +154,7 @@ class Recorder:
                 await messages.replace_message(
                     uow, replace(found[0], state=State.FAILED), version=found[1]
                 )
-        emit_operational(
+        emit(
             uow,
             EndpointDisabled(
                 endpoint_id=endpoint.id,
@@ -161,6 +162,7 @@ class Recorder:
                 reason=reason,
                 disabled_at=datetime.now(UTC),
             ),
+            source=SOURCE,
         )
         log.warning("endpoint_disabled", endpoint_id=endpoint.id, reason=reason.value)
 

@@ -179,7 +179,7 @@ async def _partners(request: Request, viewer: Viewer) -> list[dict[str, Any]] | 
     """Partners from notifications, or None when that list is not available (yet)."""
     try:
         reply = await gateway(request).clients.call(
-            "notifications", "GET", "/partners", viewer.caller
+            "notifications", "GET", "/partners/directory", viewer.caller
         )
     except (ServiceUnavailableError, NotFoundError, ForbiddenError, ConflictError, InvalidError):
         return None
