@@ -73,8 +73,14 @@ def banner(stack: EmbeddedStack) -> str:
         f"  {'data':<{width}}  {_shown(stack.data_dir)}   logs: {_shown(stack.logs_dir)}",
         f"  {'token':<{width}}  python -m alamal_runtime.devtoken "
         f"--key {_shown(stack.keys.signing)} --help",
-        "\nCtrl-C stops everything.\n",
     ]
+    if "gateway" in stack.urls:
+        demo = stack.data_dir / "gateway" / "demo-users.txt"
+        lines.append(
+            f"\n  Staff web UI: {stack.urls['gateway']}/login"
+            + (f"   demo users and passwords: {_shown(demo)}" if demo.exists() else "")
+        )
+    lines.append("\nCtrl-C stops everything.\n")
     return "\n".join(lines) + "\n"
 
 
@@ -101,6 +107,11 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
+    run.add_argument(
+        "--demo",
+        action="store_true",
+        help="create demo staff users at the gateway (passwords in <data>/gateway/demo-users.txt)",
+    )
     args = parser.parse_args(argv)
     try:
         args.services = select_services(
@@ -144,5 +155,6 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         base_port=args.base_port,
         partitions=args.partitions,
         supervise=True,
+        extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
     )
     return asyncio.run(serve(stack, follow=args.follow))
