@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -84,3 +85,20 @@ class Staff:
         assert response.status_code == 200, response.text
         cases: list[dict[str, Any]] = response.json()
         return cases
+
+
+def _scalars(data: Any) -> list[Any]:
+    if isinstance(data, dict):
+        return [s for v in data.values() for s in _scalars(v)]
+    if isinstance(data, list):
+        return [s for v in data for s in _scalars(v)]
+    return [data]
+
+
+def leaked(planted: tuple[str, ...], value: bytes, headers: list[tuple[str, bytes]]) -> list[str]:
+    """The planted values found in an event: text as substrings anywhere; a number (a birth
+    year) as any JSON or header value equal to it, because as digits it also occurs inside
+    random ids and timestamps."""
+    text = value.decode() + repr(headers)
+    scalars = [str(s) for s in _scalars(json.loads(value))] + [v.decode() for _, v in headers]
+    return [p for p in planted if (p in scalars if p.isdigit() else p in text)]
