@@ -16,7 +16,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from alamal_runtime.auth import InvalidTokenError, Principal, TokenVerifier
+from alamal_runtime.auth import InvalidTokenError, Principal, Role, TokenVerifier
 from alamal_runtime.store import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
@@ -83,6 +83,31 @@ def health_router(checks: dict[str, Pingable]) -> APIRouter:
             {"status": "ok" if ok else "unavailable", "checks": results},
             status_code=200 if ok else 503,
         )
+
+    return router
+
+
+class Backlog(Protocol):
+    """A store that can count its unpublished outbox messages."""
+
+    async def outbox_backlog(self) -> int:
+        """Committed outbox messages not yet published."""
+        ...
+
+
+def ops_router(service: str, store: Backlog) -> APIRouter:
+    """Operator-only `/ops/outbox`: this instance's outbox backlog (a count, no contents).
+
+    Runtime plumbing, not part of a service's own API: kept out of its OpenAPI document (and
+    so out of the services' route-by-role matrices; the roles are tested with the ops tool).
+    """
+    router = APIRouter(prefix="/ops", tags=["operations"], include_in_schema=False)
+
+    @router.get("/outbox")
+    async def outbox(principal: CurrentPrincipal) -> dict[str, str | int]:
+        if principal.role is not Role.OPERATOR:
+            raise HTTPProblem(403, "operators only")
+        return {"service": service, "backlog": await store.outbox_backlog()}
 
     return router
 

@@ -18,6 +18,7 @@ from alamal_runtime.http import (
     CatchUnexpected,
     health_router,
     install_error_handlers,
+    ops_router,
 )
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
@@ -25,6 +26,7 @@ from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe
 from alamal_runtime.messaging.topics import ensure_topics
+from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
 from alamal_runtime.settings import ServiceSettings
 from alamal_runtime.store import OutboxMessage, Store, create_store
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
@@ -51,6 +53,7 @@ class ServiceRuntime:
         service: str,
         publishes: Iterable[str] = (),
         telemetry: Telemetry | None = None,
+        metrics_interval_seconds: float = 15.0,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -62,7 +65,18 @@ class ServiceRuntime:
             settings.kafka_bootstrap, client_id=f"alamal-{service}", telemetry=self.telemetry
         )
         self.dead_letter_topic = dead_letter_topic(service)
-        self.dead_letters = KafkaDeadLetterSink(self.broker, self.dead_letter_topic)
+        self.dead_letters = CountingDeadLetterSink(
+            KafkaDeadLetterSink(self.broker, self.dead_letter_topic), self.telemetry.meter_provider
+        )
+        self.consumer_group = settings.kafka_consumer_group or f"alamal-{service}"
+        self.metrics = MetricsSampler(
+            service=service,
+            store=self.store,
+            bootstrap=settings.kafka_bootstrap,
+            group=self.consumer_group,
+            meter_provider=self.telemetry.meter_provider,
+            interval_seconds=metrics_interval_seconds,
+        )
         self.relay = OutboxRelay(
             self.store,
             self._publish,
@@ -74,6 +88,7 @@ class ServiceRuntime:
             settings.token_public_key_pem(), audience=service, issuer=settings.token_issuer
         )
         self._relay_task: asyncio.Task[None] | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
         self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
 
     def on_start(self, hook: Callable[[Store], Awaitable[None]]) -> None:
@@ -92,11 +107,12 @@ class ServiceRuntime:
         subscribe(
             self.broker,
             topic=topic,
-            group_id=self.settings.kafka_consumer_group or f"alamal-{self.service}",
+            group_id=self.consumer_group,
             processor=processor,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
         )
         self.topics.add(topic)
+        self.metrics.topics.add(topic)
         return processor
 
     async def _publish(self, message: OutboxMessage) -> None:
@@ -119,14 +135,16 @@ class ServiceRuntime:
         )
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
+        self._metrics_task = asyncio.create_task(self.metrics.run(), name=f"{self.service}-metrics")
         log.info("service_started", topics=sorted(self.topics))
 
     async def stop(self) -> None:
         """Stop relaying and consuming, then close the store and flush telemetry."""
-        if self._relay_task is not None:
-            self._relay_task.cancel()
-            await asyncio.gather(self._relay_task, return_exceptions=True)
-            self._relay_task = None
+        for task in (self._relay_task, self._metrics_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._relay_task = self._metrics_task = None
         await self.broker.stop()
         await self.store.close()
         self.telemetry.shutdown()
@@ -148,6 +166,7 @@ class ServiceRuntime:
         app.state.token_verifier = self.token_verifier
         install_error_handlers(app)
         app.include_router(health_router({"store": self.store, "broker": _BrokerCheck(self)}))
+        app.include_router(ops_router(self.service, self.store))
         for router in routers:
             app.include_router(router)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)

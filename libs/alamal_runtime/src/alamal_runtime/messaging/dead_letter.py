@@ -33,6 +33,15 @@ class DeadLetter:
     reason: str
 
 
+def reason_code(reason: str) -> str:
+    """A short code for a dead letter's reason, safe for metrics and operators' screens."""
+    if reason.startswith("invalid event"):
+        return "invalid_event"
+    if reason.startswith("handler failed"):
+        return "handler_failed"
+    return "other"
+
+
 class DeadLetterSink(Protocol):
     """Where dead letters go."""
 
