@@ -271,3 +271,21 @@ async def test_bad_records_are_dead_lettered_and_the_next_event_is_handled(
         == []
     )
     assert not [r for r in letters if r.key == valid.family_id.encode()]
+
+    # The operator sees each dead letter as a position and codes, never its values.
+    operator = caller(Role.OPERATOR)
+    noted = await client.get("/ops/dead-letters", headers=operator.headers)
+    assert noted.status_code == 200, noted.text
+    offsets = {int(h["dlq-source-offset"]) for h in (dict(r.headers) for r in ours.values())}
+    mine = [n for n in noted.json() if n["topic"] == FAMILY_REGISTERED and n["offset"] in offsets]
+    assert len(mine) == 3
+    assert {n["reason"] for n in mine} == {"invalid_event", "handler_failed"}
+    assert {n["event_type"] for n in mine} == {
+        None,
+        "nl.alamal.intake.family-registered.v1",
+        "nl.alamal.cases.case-opened.v1",
+    }
+    assert "Fatima" not in noted.text
+    assert "unknown.v1" not in noted.text  # a type not of ours is input: not shown
+    refused = await client.get("/ops/dead-letters", headers=trusted.headers)
+    assert refused.status_code == 403

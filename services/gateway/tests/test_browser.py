@@ -334,10 +334,20 @@ async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> No
     assert "The partner is registered." in await page.content()
     assert "Jeugdzorg Utrecht" in await page.content()
     await shot(page, "11-partners")
+    await context.close()
+
+    # The operator: health, dead letters and delivery failures, without personal data.
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="nl-NL")
+    page = await context.new_page()
+    await log_in(page, base, "demo-operator", passwords["demo-operator"])
     await page.goto(f"{base}/operator")
     operations = await page.content()
     assert operations.count(">ready<") == 4
     assert "Fatima" not in operations
+    # Both lists come from the services (in the operator's language, English here).
+    assert "Dead letters" in operations
+    assert "not available yet" not in operations
+    assert "does not answer" not in operations
     await shot(page, "12-operator")
     await context.close()
 

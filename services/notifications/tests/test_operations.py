@@ -101,6 +101,11 @@ async def test_recover_resends_the_failed_messages_since_a_time(
     ).json()
     assert len(failed) == 2
     older, newer = sorted(failed, key=lambda m: m["created_at"])
+    overview = await client.get("/deliveries", headers=admin.headers)
+    assert overview.status_code == 200
+    assert {m["id"] for m in failed} <= {m["id"] for m in overview.json()}
+    assert all(m["state"] == "failed" for m in overview.json())
+    assert {m["endpoint_id"] for m in failed} == {endpoint["id"]}
 
     recovered = await client.post(
         f"/endpoints/{endpoint['id']}/recover",

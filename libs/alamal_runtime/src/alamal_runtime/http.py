@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alamal_runtime.auth import InvalidTokenError, Principal, Role, TokenVerifier
-from alamal_runtime.store import StoreUnavailableError
+from alamal_runtime.messaging.dead_letter import recent_dead_letters
+from alamal_runtime.store import Store, StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 
@@ -87,16 +88,9 @@ def health_router(checks: dict[str, Pingable]) -> APIRouter:
     return router
 
 
-class Backlog(Protocol):
-    """A store that can count its unpublished outbox messages."""
-
-    async def outbox_backlog(self) -> int:
-        """Committed outbox messages not yet published."""
-        ...
-
-
-def ops_router(service: str, store: Backlog) -> APIRouter:
-    """Operator-only `/ops/outbox`: this instance's outbox backlog (a count, no contents).
+def ops_router(service: str, store: Store) -> APIRouter:
+    """Operator-only `/ops/outbox` (this instance's outbox backlog, a count) and
+    `/ops/dead-letters` (what it dead-lettered lately: positions and codes, never values).
 
     Runtime plumbing, not part of a service's own API: kept out of its OpenAPI document (and
     so out of the services' route-by-role matrices; the roles are tested with the ops tool).
@@ -108,6 +102,13 @@ def ops_router(service: str, store: Backlog) -> APIRouter:
         if principal.role is not Role.OPERATOR:
             raise HTTPProblem(403, "operators only")
         return {"service": service, "backlog": await store.outbox_backlog()}
+
+    @router.get("/dead-letters")
+    async def dead_letters(principal: CurrentPrincipal) -> list[dict[str, object]]:
+        """What this service dead-lettered lately: positions and codes, never values."""
+        if principal.role is not Role.OPERATOR:
+            raise HTTPProblem(403, "operators only")
+        return await recent_dead_letters(store)
 
     return router
 

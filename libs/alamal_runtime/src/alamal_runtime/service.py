@@ -22,7 +22,7 @@ from alamal_runtime.http import (
 )
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
-from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
+from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink, LoggingDeadLetterSink
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe
 from alamal_runtime.messaging.topics import ensure_topics
@@ -66,7 +66,10 @@ class ServiceRuntime:
         )
         self.dead_letter_topic = dead_letter_topic(service)
         self.dead_letters = CountingDeadLetterSink(
-            KafkaDeadLetterSink(self.broker, self.dead_letter_topic), self.telemetry.meter_provider
+            LoggingDeadLetterSink(
+                KafkaDeadLetterSink(self.broker, self.dead_letter_topic), self.store
+            ),
+            self.telemetry.meter_provider,
         )
         self.consumer_group = settings.kafka_consumer_group or f"alamal-{service}"
         self.metrics = MetricsSampler(

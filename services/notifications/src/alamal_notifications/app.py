@@ -85,6 +85,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
             partners_api.router,
             endpoints_api.router,
             deliveries_api.router,
+            deliveries_api.overview,
             partner_api.router,
         ],
     )

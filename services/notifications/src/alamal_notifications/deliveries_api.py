@@ -104,3 +104,16 @@ async def recover(
     services.dispatcher.wake()
     log.info("webhooks_recovered", endpoint_id=endpoint.id, count=requeued)
     return RecoverOut(requeued=requeued)
+
+
+overview = APIRouter(tags=["deliveries"])
+
+
+@overview.get("/deliveries", response_model=list[MessageOut])
+async def deliveries(
+    _: ReaderDep, services: ServicesDep, state: State = State.FAILED, limit: Limit = 100
+) -> list[MessageOut]:
+    """Messages of every endpoint in one state (default failed), newest first: ids and codes."""
+    return [
+        MessageOut.of(m) for m in await messages.all_in_state(services.store, state, limit=limit)
+    ]

@@ -30,6 +30,7 @@ async def prepare(store: Store) -> None:
     """Indexes for the scheduler's and the delivery log's queries."""
     await store.ensure_index(MESSAGES, ["endpoint_id", "state", "next_attempt_at"])
     await store.ensure_index(MESSAGES, ["endpoint_id", "state", "created_at"])
+    await store.ensure_index(MESSAGES, ["state", "created_at"])
     await store.ensure_index(ATTEMPTS, ["endpoint_id", "at"])
     await store.ensure_index(ATTEMPTS, ["message_id", "at"])
 
@@ -219,3 +220,11 @@ async def attempts_of(
 def failed_since(messages: Sequence[Message], since: float) -> list[Message]:
     """The failed messages created at or after `since`."""
     return [m for m in messages if m.state is State.FAILED and m.created_at >= since]
+
+
+async def all_in_state(store: Store, state: State, *, limit: int) -> list[Message]:
+    """Messages of every endpoint in one state, newest first (the operator's overview)."""
+    records = await store.find(
+        MESSAGES, {"state": state.value}, order_by="created_at", descending=True, limit=limit
+    )
+    return [message_from(r) for r in records]

@@ -169,6 +169,7 @@ class MessageOut(BaseModel):
     """A webhook message's delivery state (ids and codes only)."""
 
     id: str
+    endpoint_id: str
     event_type: str
     referral_id: str
     state: str
@@ -183,6 +184,7 @@ class MessageOut(BaseModel):
         """From the stored message."""
         return cls(
             id=message.id,
+            endpoint_id=message.endpoint_id,
             event_type=message.event_type,
             referral_id=message.referral_id,
             state=message.state.value,

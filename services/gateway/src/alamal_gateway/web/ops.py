@@ -57,6 +57,17 @@ async def fetch(
     return "ok", reply.data
 
 
+async def _dead_letters(request: Request, viewer: Viewer) -> tuple[str, Any]:
+    """Every service's recent dead letters (positions and codes), newest first."""
+    answers = await asyncio.gather(
+        *(fetch(request, viewer, s, "/ops/dead-letters") for s in SERVICES)
+    )
+    rows = [row for state, data in answers if state == "ok" for row in data]
+    if not rows and all(state != "ok" for state, _ in answers):
+        return answers[0][0], None
+    return "ok", sorted(rows, key=lambda row: str(row.get("at", "")), reverse=True)
+
+
 @router.get("/operator", response_class=HTMLResponse)
 async def operator_page(request: Request, viewer: CurrentViewer) -> HTMLResponse:
     """Service health, dead letters and delivery failures: counts and ids only."""
@@ -64,8 +75,8 @@ async def operator_page(request: Request, viewer: CurrentViewer) -> HTMLResponse
     health = dict(
         zip(SERVICES, await asyncio.gather(*(_health(request, s) for s in SERVICES)), strict=True)
     )
-    dead_letters = await fetch(request, viewer, "notifications", "/operator/dead-letters")
-    failures = await fetch(request, viewer, "notifications", "/deliveries", status="failed")
+    dead_letters = await _dead_letters(request, viewer)
+    failures = await fetch(request, viewer, "notifications", "/deliveries", state="failed")
     audit = await gateway(request).guard.audit_records(limit=200)
     outcomes: dict[str, int] = {}
     for record in audit:
