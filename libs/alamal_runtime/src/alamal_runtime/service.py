@@ -24,7 +24,7 @@ from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
 from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink, LoggingDeadLetterSink
 from alamal_runtime.messaging.relay import OutboxRelay
-from alamal_runtime.messaging.subscribe import subscribe
+from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
 from alamal_runtime.settings import ServiceSettings
@@ -93,6 +93,8 @@ class ServiceRuntime:
         self._relay_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
+        self._processors: dict[str, EventProcessor] = {}
+        self._subscribed = False
 
     def on_start(self, hook: Callable[[Store], Awaitable[None]]) -> None:
         """Run `hook(store)` at start-up, after the store is open (e.g. create indexes)."""
@@ -107,13 +109,9 @@ class ServiceRuntime:
             dead_letters=self.dead_letters,
             retries=self.settings.handler_retries,
         )
-        subscribe(
-            self.broker,
-            topic=topic,
-            group_id=self.consumer_group,
-            processor=processor,
-            session_timeout_ms=self.settings.kafka_session_timeout_ms,
-        )
+        if topic in self._processors:
+            raise ValueError(f"{topic} is consumed already")
+        self._processors[topic] = processor
         self.topics.add(topic)
         self.metrics.topics.add(topic)
         return processor
@@ -136,6 +134,15 @@ class ServiceRuntime:
             self.topics,
             partitions=self.settings.kafka_topic_partitions,
         )
+        if not self._subscribed:
+            # One consumer for all topics, registered once all `consume` calls are in.
+            subscribe_all(
+                self.broker,
+                processors=self._processors,
+                group_id=self.consumer_group,
+                session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            )
+            self._subscribed = True
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
         self._metrics_task = asyncio.create_task(self.metrics.run(), name=f"{self.service}-metrics")

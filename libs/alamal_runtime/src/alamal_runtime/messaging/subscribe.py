@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from faststream import AckPolicy
@@ -24,9 +24,34 @@ def subscribe(
     session_timeout_ms: int = 6000,
 ) -> None:
     """Consume `topic` in `group_id`; the offset is committed only after the event is handled."""
+    subscribe_all(
+        broker,
+        processors={topic: processor},
+        group_id=group_id,
+        session_timeout_ms=session_timeout_ms,
+    )
+
+
+def subscribe_all(
+    broker: KafkaBroker,
+    *,
+    processors: Mapping[str, EventProcessor],
+    group_id: str,
+    session_timeout_ms: int = 6000,
+) -> None:
+    """One consumer in `group_id` for all the topics, each record handed to its topic's
+    processor; offsets are committed only after the event is handled.
+
+    One member per service instance, not one per topic: every member joining a group makes the
+    broker rebalance it, and on Tansu each rebalance waits ~1.5x the session timeout, so a
+    service with nine topics took most of a minute to start.
+    """
+    if not processors:
+        return
+    by_topic = dict(processors)
 
     @broker.subscriber(
-        topic,
+        *by_topic,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -39,7 +64,7 @@ def subscribe(
         raw = message.raw_message
         if isinstance(raw, tuple):  # only batch subscribers receive tuples
             raise TypeError("batch delivery is not supported here")
-        await processor.process(
+        await by_topic[raw.topic].process(
             Delivery(
                 topic=raw.topic,
                 partition=raw.partition,
