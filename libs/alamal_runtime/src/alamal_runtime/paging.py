@@ -82,3 +82,21 @@ def paginate[T](
     page = ordered[:limit]
     more = len(ordered) > limit
     return Page(items=page, next_cursor=encode_cursor(key(page[-1])) if more and page else None)
+
+
+def page_or_422[T](
+    items: Sequence[T],
+    *,
+    key: Callable[[T], tuple[str, ...]],
+    key_parts: int,
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
+) -> Page[T]:
+    """`paginate` for a route: a cursor this service did not issue is a 422 on `cursor`."""
+    try:
+        return paginate(
+            items, key=key, key_parts=key_parts, cursor=cursor, limit=limit, descending=descending
+        )
+    except BadCursorError:
+        raise cursor_error() from None

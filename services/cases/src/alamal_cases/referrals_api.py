@@ -39,7 +39,7 @@ from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
-from alamal_runtime.paging import MAX_CURSOR_CHARS, BadCursorError, cursor_error, paginate
+from alamal_runtime.paging import MAX_CURSOR_CHARS, page_or_422
 from alamal_runtime.store import StaleWriteError, Store, UnitOfWork
 
 router = APIRouter(tags=["referrals"])
@@ -104,16 +104,13 @@ async def list_referrals(
     """A case's referrals, oldest first, paged (audited); 404 when missing or out of scope."""
     case = await readable_case(store_, case_id, principal, CasesAction.READ_REFERRALS, reason)
     referrals = await referral_store.referrals_of_case(store_, case.id)
-    try:
-        page = paginate(
-            referrals,
-            key=lambda r: (r.proposed_at.isoformat(), r.id),
-            key_parts=2,
-            cursor=cursor,
-            limit=limit,
-        )
-    except BadCursorError:
-        raise cursor_error() from None
+    page = page_or_422(
+        referrals,
+        key=lambda r: (r.proposed_at.isoformat(), r.id),
+        key_parts=2,
+        cursor=cursor,
+        limit=limit,
+    )
     return ReferralPage(
         results=[ReferralOut.of(r) for r in page.items], next_cursor=page.next_cursor
     )

@@ -33,7 +33,7 @@ from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
-from alamal_runtime.paging import MAX_CURSOR_CHARS, BadCursorError, cursor_error, paginate
+from alamal_runtime.paging import MAX_CURSOR_CHARS, page_or_422
 from alamal_runtime.store import Store
 
 router = APIRouter(tags=["visits"])
@@ -157,17 +157,14 @@ async def list_visits(
     """A case's visits, newest first, paged (audited); 404 when missing or out of scope."""
     case = await readable_case(store_, case_id, principal, CasesAction.READ_VISITS, reason)
     visits = await store.visits_of_cases(store_, [case])
-    try:
-        page = paginate(
-            visits,
-            key=lambda v: (v.occurred_on.isoformat(), v.logged_at.isoformat(), v.id),
-            key_parts=3,
-            cursor=cursor,
-            limit=limit,
-            descending=True,
-        )
-    except BadCursorError:
-        raise cursor_error() from None
+    page = page_or_422(
+        visits,
+        key=lambda v: (v.occurred_on.isoformat(), v.logged_at.isoformat(), v.id),
+        key_parts=3,
+        cursor=cursor,
+        limit=limit,
+        descending=True,
+    )
     return VisitPage(results=[VisitOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 
 
