@@ -88,6 +88,15 @@ def health_router(checks: dict[str, Pingable]) -> APIRouter:
     return router
 
 
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+"""The service's own store, as `ServiceRuntime.create_app` put it on the app."""
+
+
 def ops_router(service: str, store: Store) -> APIRouter:
     """Operator-only `/ops/outbox` (this instance's outbox backlog, a count) and
     `/ops/dead-letters` (what it dead-lettered lately: positions and codes, never values).
