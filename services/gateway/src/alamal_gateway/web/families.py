@@ -85,7 +85,8 @@ async def caseload(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         entries = results(
             (await clients.call("cases", "GET", "/follow-ups/overdue", viewer.caller)).data
         )
-    entries.sort(key=lambda e: -int(e.get("days_overdue") or 0))
+    entries = [caseload_entry(e) for e in entries]
+    entries.sort(key=lambda e: -int(e["days_overdue"] or 0))
     by_id = {f["id"]: f for f in families}
     with_case = {e["family_id"] for e in entries}
     others = [f for f in families if f["id"] not in with_case]
@@ -98,6 +99,18 @@ async def caseload(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         by_id=by_id,
         unavailable=unavailable,
     )
+
+
+def caseload_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """One caseload card's fields, whichever cases answer it came from: every optional field
+    present (None when absent), so the template never reads a key that is not there."""
+    return {
+        "family_id": entry.get("family_id"),
+        "case_id": entry.get("case_id"),
+        "days_overdue": entry.get("days_overdue") or 0,
+        "last_contact_on": entry.get("last_contact_on"),
+        "next_follow_up_on": entry.get("next_follow_up_on") or entry.get("follow_up_on"),
+    }
 
 
 async def _trusted_persons(request: Request, viewer: Viewer) -> list[dict[str, str]]:
