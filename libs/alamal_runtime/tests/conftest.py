@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from pymongo import AsyncMongoClient
 from alamal_runtime.store import OutboxMessage, Store
 from alamal_runtime.store.mongo import MongoStore
 from alamal_runtime.store.sqlite import SqliteStore
-from alamal_stack.mongoeco_server import MongoecoServer
 
 type StoreFactory = Callable[[], Store]
 """Builds an unopened store on the same file or database every time it is called."""
@@ -24,13 +23,6 @@ BACKENDS = [
     pytest.param("mongo-wire", id="mongo-wire", marks=pytest.mark.integration),
     pytest.param("mongodb", id="mongodb", marks=pytest.mark.integration),
 ]
-
-
-@pytest.fixture(scope="session")
-def mongoeco_uri() -> Iterator[str]:
-    """One mongoeco wire server for the whole session."""
-    with MongoecoServer() as server:
-        yield server.uri
 
 
 def _mongo_url(backend: str, request: pytest.FixtureRequest) -> str:

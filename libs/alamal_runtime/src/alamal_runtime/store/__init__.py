@@ -10,6 +10,7 @@ from alamal_runtime.store.base import (
     StaleWriteError,
     Store,
     StoreError,
+    StoreOperationError,
     StoreUnavailableError,
     UnitOfWork,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "StaleWriteError",
     "Store",
     "StoreError",
+    "StoreOperationError",
     "StoreUnavailableError",
     "UnitOfWork",
     "create_store",

@@ -57,6 +57,12 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def check_paging(order_by: str | None, after: str | None) -> None:
+    """Keyset paging (`after`) is by document id only."""
+    if after is not None and order_by not in (None, ID_FIELD):
+        raise ValueError("`after` pages by document id: leave order_by unset (or 'id')")
+
+
 def normalize_filter(where: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
     """Validate filter fields and turn enum-like values into plain str, int, float or bool."""
     return {check_field(field): _plain(value) for field, value in (where or {}).items()}

@@ -21,6 +21,7 @@ from alamal_runtime.store.base import (
     OutboxRecord,
     Record,
     StaleWriteError,
+    StoreOperationError,
     StoreUnavailableError,
 )
 
@@ -31,6 +32,15 @@ OUTBOX_COUNTER = "outbox"
 _WRITE_CONFLICT = 112
 _NO_SUCH_TRANSACTION = 251
 _DUPLICATE_KEY = 11000
+_INT32_MAX = 2**31 - 1
+
+
+def wire_limit(limit: int) -> int:
+    """A find limit as the wire takes it: beyond 32 bits no collection can reach it, so 0 (none).
+
+    Servers differ on 64-bit limits (mongoeco refuses them), and a limit that large means all.
+    """
+    return 0 if limit > _INT32_MAX else limit
 
 
 def transactions_supported(hello: Mapping[str, Any]) -> bool:
@@ -71,7 +81,9 @@ def mapped_errors() -> Iterator[None]:
             raise DuplicateError("a document with that id already exists") from exc
         if _WRITE_CONFLICT in codes or _is_conflict(exc):
             raise StaleWriteError("a concurrent unit of work conflicted; retry it") from exc
-        raise
+        raise StoreOperationError(
+            f"MongoDB refused a bulk write (codes {sorted(c for c in codes if c is not None)})"
+        ) from exc
     except ConnectionFailure as exc:
         raise StoreUnavailableError(f"MongoDB unavailable: {type(exc).__name__}") from exc
     except PyMongoError as exc:
@@ -79,7 +91,11 @@ def mapped_errors() -> Iterator[None]:
             raise StoreUnavailableError("MongoDB commit outcome unknown; retry") from exc
         if _is_conflict(exc):
             raise StaleWriteError("a concurrent unit of work conflicted; retry it") from exc
-        raise
+        code = exc.code if isinstance(exc, OperationFailure) else None
+        # The server's message may quote the query (document values): keep the code only.
+        raise StoreOperationError(
+            f"MongoDB refused the operation ({type(exc).__name__}, code {code})", code=code
+        ) from exc
 
 
 def record(doc: dict[str, Any]) -> Record:

@@ -195,10 +195,14 @@ def find(
     order_by: str | None,
     descending: bool,
     limit: int,
+    after: str | None = None,
 ) -> list[Record]:
     """Documents whose top-level fields equal `where`, ordered, at most `limit`."""
     clauses = ["collection = ?"]
     params: list[Any] = [collection]
+    if after is not None:  # keyset paging by id (the caller checked the order is by id)
+        clauses.append("id < ?" if descending else "id > ?")
+        params.append(after)
     for field, value in where.items():
         if value is None:
             clauses.append(f"{_path(field)} IS NULL")

@@ -7,11 +7,11 @@ work writes documents, outbox messages and inbox claims atomically: all or nothi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 type Doc = dict[str, Any]
 """A JSON-compatible document: str, int, float, bool, None, lists and dicts of those."""
@@ -20,19 +20,42 @@ type Scalar = str | int | float | bool | None
 
 
 class StoreError(Exception):
-    """Base class of the errors a store raises on purpose."""
+    """Base class of the errors a store raises on purpose.
+
+    Messages name collections, ids and codes only, never document content. `reason` is a
+    stable code for answers and logs (e.g. an HTTP 503's `reason`).
+    """
+
+    reason: ClassVar[str] = "store_error"
 
 
 class DuplicateError(StoreError):
     """A document with that id already exists in the collection."""
 
+    reason: ClassVar[str] = "duplicate"
+
 
 class StaleWriteError(StoreError):
     """The document changed since it was read (optimistic concurrency) or does not exist."""
 
+    reason: ClassVar[str] = "stale_write"
+
 
 class StoreUnavailableError(StoreError):
     """The store cannot be reached; the caller may retry later."""
+
+    reason: ClassVar[str] = "store_unavailable"
+
+
+class StoreOperationError(StoreError):
+    """The store refused an operation for a reason the backend does not map (a server error)."""
+
+    reason: ClassVar[str] = "store_refused"
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """The server's error code, if it gave one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +165,29 @@ class Store(ABC):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: str | None = None,
     ) -> list[Record]:
-        """Documents whose top-level fields equal `where`, ordered by a top-level field or id."""
+        """Documents whose top-level fields equal `where`, ordered by a top-level field or id.
+
+        `after` (ordered by id only) starts after that document id: keyset paging.
+        """
+
+    async def scan(
+        self,
+        collection: str,
+        where: Mapping[str, Scalar] | None = None,
+        *,
+        page_size: int = 500,
+    ) -> AsyncIterator[Record]:
+        """Every committed document whose fields equal `where`, by id, read page by page."""
+        after: str | None = None
+        while True:
+            page = await self.find(collection, where, limit=page_size, after=after)
+            for found in page:
+                yield found
+            if len(page) < page_size:
+                return
+            after = page[-1].id
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -32,6 +32,7 @@ from alamal_runtime.store._common import (
     check_fields,
     check_limit,
     check_not_nested,
+    check_paging,
     normalize_filter,
     utc_now,
 )
@@ -44,6 +45,7 @@ from alamal_runtime.store._mongo_codec import (
     outbox_record,
     record,
     transactions_supported,
+    wire_limit,
 )
 from alamal_runtime.store._mongo_uow import Db, MongoUnitOfWork, store_outbox
 from alamal_runtime.store.base import (
@@ -173,16 +175,21 @@ class MongoStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: str | None = None,
     ) -> list[Record]:
         """Committed documents whose top-level fields equal `where`."""
         db = self._require_db()
+        check_paging(order_by, after)
         direction = DESCENDING if descending else ASCENDING
         sort = [("_id", direction)]
         if order_by is not None and check_field(order_by) != ID_FIELD:
             sort.insert(0, (order_by, direction))
-        cursor = db[check_collection(collection)].find(normalize_filter(where))
+        query: dict[str, Any] = dict(normalize_filter(where))
+        if after is not None:
+            query["_id"] = {"$lt" if descending else "$gt": after}
+        cursor = db[check_collection(collection)].find(query)
         with mapped_errors():
-            docs = await cursor.sort(sort).limit(check_limit(limit)).to_list()
+            docs = await cursor.sort(sort).limit(wire_limit(check_limit(limit))).to_list()
         return [record(doc) for doc in docs]
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -26,6 +26,7 @@ from alamal_runtime.store._common import (
     check_fields,
     check_limit,
     check_not_nested,
+    check_paging,
     normalize_filter,
     utc_now,
 )
@@ -165,14 +166,16 @@ class SqliteStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: str | None = None,
     ) -> list[Record]:
         """Committed documents whose top-level fields equal `where`."""
         check_collection(collection)
+        check_paging(order_by, after)
         filters = normalize_filter(where)
         order = None if order_by is None else check_field(order_by)
         check_limit(limit)
         return await self._read(
-            lambda c: ops.find(c, collection, filters, order, descending, limit)
+            lambda c: ops.find(c, collection, filters, order, descending, limit, after)
         )
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
