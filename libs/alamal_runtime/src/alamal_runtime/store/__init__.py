@@ -12,6 +12,7 @@ from alamal_runtime.store.base import (
     StoreError,
     StoreOperationError,
     StoreUnavailableError,
+    TransientStoreError,
     UnitOfWork,
 )
 from alamal_runtime.store.factory import create_store
@@ -28,6 +29,7 @@ __all__ = [
     "StoreError",
     "StoreOperationError",
     "StoreUnavailableError",
+    "TransientStoreError",
     "UnitOfWork",
     "create_store",
 ]
