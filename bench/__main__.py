@@ -15,6 +15,7 @@ from typing import Any
 from bench.casework import run_casework
 from bench.first_flow import run_first_flow
 from bench.reporting import run_reporting
+from bench.store import run_store
 from bench.webhooks import run_webhooks
 
 type Bench = Callable[[Path, argparse.Namespace], Coroutine[Any, Any, None]]
@@ -24,6 +25,7 @@ BENCHES: dict[str, Bench] = {
     "visits": lambda data, a: run_casework(data, a.visits, a.concurrency),
     "webhooks": lambda data, a: run_webhooks(data, a.webhooks, a.endpoints),
     "reporting": lambda data, a: run_reporting(data, a.reporting_events),
+    "store": lambda data, a: run_store(data, a.store_units, a.mongo_units),
 }
 
 
@@ -37,6 +39,8 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=500, help="webhook messages to deliver")
     parser.add_argument("--endpoints", type=int, default=4, help="receiving endpoints")
     parser.add_argument("--reporting-events", type=int, default=100_000)
+    parser.add_argument("--store-units", type=int, default=600, help="units of work per run")
+    parser.add_argument("--mongo-units", type=int, default=150, help="the same on mongoeco")
     args = parser.parse_args()
     for name in args.only or list(BENCHES):
         print(f"== {name}")

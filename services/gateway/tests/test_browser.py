@@ -56,13 +56,20 @@ class Metrics:
     pages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedStack]:
-    """The whole platform as `./alamal run` starts it, with the dev demo users."""
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EmbeddedStack]:
+    """The whole platform as `./alamal run` starts it, with the dev demo users: on SQLite, then
+    on MongoDB (`--store mongodb`: a mongoeco server per service)."""
     _require_chromium()
-    data = tmp_path_factory.mktemp("stack")
+    data = tmp_path_factory.mktemp(f"stack-{request.param}")
     async with EmbeddedStack(
-        data, base_port=0, ready_timeout=90, extra_env={"GATEWAY_DEMO_USERS": "1"}
+        data,
+        base_port=0,
+        ready_timeout=120,
+        extra_env={"GATEWAY_DEMO_USERS": "1"},
+        store=request.param,
     ) as running:
         yield running
 

@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import structlog
 
@@ -23,13 +23,17 @@ from alamal_runtime.stack_state import (
     write_state,
 )
 from alamal_stack.keys import TokenKeys, ensure_token_keys
+from alamal_stack.mongoeco_process import MongoecoProcess
 from alamal_stack.processes import LOCALHOST, StackError, free_port, log_tail, rotate_log
 from alamal_stack.service_process import ManagedService
-from alamal_stack.services import SERVICES, ServiceSpec, service_env
+from alamal_stack.services import SERVICES, ServiceSpec, mongodb_store_url, service_env
 from alamal_stack.tansu import TansuBroker, create_topics
 from alamal_stack.topics import platform_topics
 
 log = structlog.get_logger(__name__)
+
+type StoreBackend = Literal["sqlite", "mongodb"]
+STORE_BACKENDS: tuple[StoreBackend, ...] = ("sqlite", "mongodb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,9 @@ class EmbeddedStack:
 
     `base_port=None` uses each service's default port, `base_port=0` free ports (tests), any
     other value shifts the defaults to start there. `topics=None` takes them from the contracts.
+    `store="mongodb"` runs every service on the MongoDB backend, each in its own database
+    (`<mongodb_database_prefix><service>`): on `mongodb_url` (a replica set) when given, else on
+    a mongoeco server of its own (in memory).
     """
 
     def __init__(
@@ -67,7 +74,17 @@ class EmbeddedStack:
         stop_grace: float = 10.0,
         supervise: bool = False,
         restart_policy: RestartPolicy | None = None,
+        store: StoreBackend = "sqlite",
+        mongodb_url: str | None = None,
+        mongodb_database_prefix: str = "alamal_",
     ) -> None:
+        if store not in STORE_BACKENDS:
+            raise ValueError(f"unknown store backend {store!r}: {', '.join(STORE_BACKENDS)}")
+        if mongodb_url is not None and store != "mongodb":
+            raise ValueError("a MongoDB URL needs store='mongodb'")
+        self.store = store
+        self.mongodb_url = mongodb_url
+        self._database_prefix = mongodb_database_prefix
         self.data_dir = data_dir.resolve()
         self.specs = tuple(SERVICES if services is None else services)
         if len({s.name for s in self.specs}) != len(self.specs):
@@ -86,6 +103,8 @@ class EmbeddedStack:
         self._policy = restart_policy or RestartPolicy()
         self._keys: TokenKeys | None = None
         self._services: dict[str, ManagedService] = {}
+        self._mongoeco: dict[str, MongoecoProcess] = {}
+        self._store_urls: dict[str, str] = {}
         self._restarts: dict[str, list[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._state_written = False
@@ -142,6 +161,7 @@ class EmbeddedStack:
             await self.broker.start_async()
             topics = self._topics if self._topics is not None else platform_topics(self.specs)
             await create_topics(self.bootstrap, topics, self.partitions)
+            await self._start_stores()
             ports = {
                 s.name: free_port() if self._base_port == 0 else s.port(self._base_port)
                 for s in self.specs
@@ -171,6 +191,29 @@ class EmbeddedStack:
                 f"runs there, remove {self.state_file})"
             )
 
+    async def _start_stores(self) -> None:
+        """On MongoDB: each service's database, on the given server or a mongoeco of its own."""
+        if self.store != "mongodb":
+            return
+        if self.mongodb_url is not None:
+            self._store_urls = {
+                s.name: mongodb_store_url(s, self.mongodb_url, self._database_prefix)
+                for s in self.specs
+            }
+            return
+        self._mongoeco = {
+            s.name: MongoecoProcess(s.name, log_dir=self.logs_dir) for s in self.specs
+        }
+        await asyncio.gather(*(server.start() for server in self._mongoeco.values()))
+        self._store_urls = {
+            s.name: mongodb_store_url(s, self._mongoeco[s.name].uri) for s in self.specs
+        }
+
+    @property
+    def store_urls(self) -> Mapping[str, str]:
+        """Each service's store URL when it is not its SQLite file (MongoDB), by name."""
+        return self._store_urls
+
     def _managed(self, spec: ServiceSpec, port: int, peers: Mapping[str, str]) -> ManagedService:
         (self.data_dir / spec.name).mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{spec.name}.log"
@@ -185,6 +228,7 @@ class EmbeddedStack:
             environ=os.environ,
             signing_key=self.keys.signing,
             peers=peers,
+            store=self._store_urls.get(spec.name),
         )
         return ManagedService(
             spec,
@@ -228,6 +272,7 @@ class EmbeddedStack:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(svc.stop() for svc in self._services.values()))
+        await asyncio.gather(*(server.stop() for server in self._mongoeco.values()))
         await self.broker.stop_async()
 
     async def __aenter__(self) -> Self:
