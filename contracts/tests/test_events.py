@@ -31,7 +31,7 @@ def _with(model: type[Event], **changes: Any) -> dict[str, Any]:
 
 
 def test_registries_map_topic_and_type_to_the_model() -> None:
-    assert len(EVENT_MODELS) == len(EVENTS) == len(EVENTS_BY_TYPE) == 11
+    assert len(EVENT_MODELS) == len(EVENTS) == len(EVENTS_BY_TYPE) == 15
     for model in EVENT_MODELS:
         assert EVENTS[model.TOPIC] is model
         assert EVENTS_BY_TYPE[model.CE_TYPE] is model

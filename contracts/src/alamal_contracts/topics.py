@@ -17,6 +17,10 @@ REFERRAL_UPDATED: Final = "cases.referral-updated.v1"
 GOAL_UPDATED: Final = "cases.goal-updated.v1"
 PARTNER_STATUS_REPORTED: Final = "notifications.partner-status-reported.v1"
 ENDPOINT_DISABLED: Final = "notifications.endpoint-disabled.v1"
+FAMILY_ERASURE_REQUESTED: Final = "intake.family-erasure-requested.v1"
+CASES_FAMILY_ERASED: Final = "cases.family-erased.v1"
+NOTIFICATIONS_FAMILY_ERASED: Final = "notifications.family-erased.v1"
+REPORTING_FAMILY_ERASED: Final = "reporting.family-erased.v1"
 
 ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     FAMILY_REGISTERED,
@@ -30,6 +34,10 @@ ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     GOAL_UPDATED,
     PARTNER_STATUS_REPORTED,
     ENDPOINT_DISABLED,
+    FAMILY_ERASURE_REQUESTED,
+    CASES_FAMILY_ERASED,
+    NOTIFICATIONS_FAMILY_ERASED,
+    REPORTING_FAMILY_ERASED,
 )
 
 _SERVICE_PATTERN: Final = re.compile(r"^[a-z][a-z0-9-]*$")

@@ -20,6 +20,14 @@ from alamal_contracts.events.cases import (
     ReferralUpdated,
     VisitLogged,
 )
+from alamal_contracts.events.erasure import (
+    CONFIRMATIONS,
+    CasesFamilyErased,
+    ErasureEvent,
+    FamilyErasureRequested,
+    NotificationsFamilyErased,
+    ReportingFamilyErased,
+)
 from alamal_contracts.events.intake import (
     ConsentChanged,
     ConsentFlag,
@@ -41,6 +49,10 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     GoalUpdated,
     PartnerStatusReported,
     EndpointDisabled,
+    FamilyErasureRequested,
+    CasesFamilyErased,
+    NotificationsFamilyErased,
+    ReportingFamilyErased,
 )
 
 EVENTS: Final[Mapping[str, type[EventBase]]] = MappingProxyType({m.TOPIC: m for m in EVENT_MODELS})
@@ -52,26 +64,32 @@ EVENTS_BY_TYPE: Final[Mapping[str, type[EventBase]]] = MappingProxyType(
 """Event model by CloudEvents `type` (read-only)."""
 
 __all__ = [
+    "CONFIRMATIONS",
     "EVENTS",
     "EVENTS_BY_TYPE",
     "EVENT_MODELS",
     "CaseClosed",
     "CaseOpened",
+    "CasesFamilyErased",
     "ConsentChanged",
     "ConsentFlag",
     "EndpointDisabled",
     "EntityId",
+    "ErasureEvent",
     "Event",
     "EventBase",
+    "FamilyErasureRequested",
     "FamilyReassigned",
     "FamilyRegistered",
     "GoalUpdated",
     "MemberCount",
+    "NotificationsFamilyErased",
     "OperationalEvent",
     "Part",
     "PartnerStatusReported",
     "ReferralEscalated",
     "ReferralUpdated",
+    "ReportingFamilyErased",
     "Timestamp",
     "VisitLogged",
 ]
