@@ -196,7 +196,8 @@ async def drive_the_flow(
         created: str = answer.json()["id"]
         return created
 
-    referral = f"{cases}/referrals/{await eventually(proposed)}"
+    referral_id = await eventually(proposed)
+    referral = f"{cases}/referrals/{referral_id}"
     approved = await http.post(f"{referral}/approve", headers=coordinator.headers)
     assert approved.status_code == 200, approved.text
 
@@ -205,7 +206,7 @@ async def drive_the_flow(
         return True if answer.status_code == 200 else None  # 409 until consent is projected
 
     await eventually(sent)
-    return family_id, str(proposed.json()["id"])
+    return family_id, referral_id
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
