@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from opentelemetry import propagate
 
-from alamal_contracts.codes import ConsentPurpose
+from alamal_contracts.codes import SHARE_PURPOSE, ConsentPurpose
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import (
     ConsentChanged,
@@ -161,9 +161,15 @@ class Handlers:
         log.info("registration_consents_projected", family_id=registered.family_id)
 
 
+SHARING: frozenset[ConsentPurpose] = frozenset(SHARE_PURPOSE.values())
+"""The only purposes this service's gate reads: sharing with a kind of partner."""
+
+
 async def _merge_consent(
     uow: UnitOfWork, family_id: str, purpose: ConsentPurpose, incoming: ConsentState
 ) -> None:
+    if purpose not in SHARING:
+        return  # care, reporting, ...: not this service's business
     existing = await repo.get_consent(uow, family_id, purpose)
     if newer_consent(existing, incoming):
         await repo.put_consent(uow, family_id, purpose, incoming)
