@@ -21,6 +21,7 @@ from alamal_notifications import (
     endpoints_api,
     messages,
     partner_api,
+    credentials_api,
     partners_api,
     store,
 )
@@ -82,6 +83,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     app = runtime.create_app(
         title="Al Amal notifications",
         routers=[
+            credentials_api.router,
             partners_api.router,
             endpoints_api.router,
             deliveries_api.router,
