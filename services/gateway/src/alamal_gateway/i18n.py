@@ -95,6 +95,14 @@ class Translator:
         """A number with the language's separators."""
         return format_decimal(value, locale=self.language)
 
+    def month(self, value: str) -> str:
+        """A report's month label (`2026-03`) as the language writes it (`mrt 2026`)."""
+        try:
+            first = date.fromisoformat(f"{value}-01")
+        except ValueError:
+            return value
+        return format_date(first, format="LLL y", locale=self.language)
+
     @property
     def list_sep(self) -> str:
         """Between the items of a list: the Arabic comma in Arabic."""

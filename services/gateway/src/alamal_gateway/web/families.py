@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -51,7 +52,9 @@ from alamal_runtime.auth import Role
 
 router = APIRouter(route_class=PageRoute)
 
-MEMBER_ROWS = 6
+MAX_MEMBERS = 30
+SHARE = tuple(p for p in CONSENT if p.startswith("share-"))
+"""Sharing purposes, asked as one group: ticked is yes, left open is no."""
 FAMILY_LANGUAGES = ("nl", "ar", "tr", "en", "fr", "so", "ti")
 _TOP_FIELDS = {
     "wijk": "wijk",
@@ -172,7 +175,7 @@ def _register_page(
         values=values,
         errors=errors,
         unavailable=unavailable,
-        rows=range(MEMBER_ROWS),
+        rows=range(values["rows"]),
         wijken=[
             w for w in WIJK if viewer.user.role is Role.TRUSTED_PERSON or w in viewer.user.wijken
         ]
@@ -180,7 +183,8 @@ def _register_page(
         member_roles=list(MEMBER_ROLE),
         sources=list(INTAKE_SOURCE),
         projects=list(PROJECT),
-        purposes=list(CONSENT),
+        purposes=[p for p in CONSENT if p not in SHARE],
+        share_purposes=list(SHARE),
         family_languages=FAMILY_LANGUAGES,
         trusted_persons=trusted_persons,
     )
@@ -192,7 +196,7 @@ async def register_form(request: Request, viewer: CurrentViewer) -> HTMLResponse
     require_role(viewer, *CASEWORK)
     values: dict[str, Any] = {
         "wijk": viewer.user.wijken[0] if viewer.user.wijken else "overvecht",
-        "m0_role": "mother",
+        "rows": 1,
         "intake_source": "",
         "trusted_person_id": "",
         "languages": ["nl"],
@@ -206,12 +210,16 @@ def _form_values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {
         name: field(form, name) for name in ("wijk", "intake_source", "trusted_person_id")
     }
-    for i in range(MEMBER_ROWS):
+    rows = field(form, "rows")
+    values["rows"] = max(1, min(int(rows), MAX_MEMBERS)) if rows.isdigit() else 1
+    for i in range(values["rows"]):
         for part in ("role", "first_name", "surname", "birth_year"):
             values[f"m{i}_{part}"] = field(form, f"m{i}_{part}")[:100]
     values["languages"] = fields(form, "languages")
     values["projects"] = fields(form, "projects")
-    values["consent"] = {p: field(form, f"consent_{p}") for p in CONSENT}
+    values["consent"] = {p: field(form, f"consent_{p}") for p in CONSENT if p not in SHARE}
+    shared = set(fields(form, "share"))
+    values["consent"] |= {p: "yes" if p in shared else "no" for p in SHARE}
     return values
 
 
@@ -223,7 +231,7 @@ def _registration(
     members: list[dict[str, Any]] = []
     rows: list[int] = []
     this_year = datetime.now(UTC).year
-    for i in range(MEMBER_ROWS):
+    for i in range(values["rows"]):
         name, year = values[f"m{i}_first_name"], values[f"m{i}_birth_year"]
         if not name and not year and i > 0:
             continue
@@ -274,8 +282,12 @@ async def register(request: Request, viewer: CurrentViewer) -> Response:
     require_role(viewer, *CASEWORK)
     form = await checked_form(request, viewer)
     values = _form_values(form)
-    body, errors, rows = _registration(values, viewer)
     people = await trusted_persons(request, viewer)
+    if field(form, "action") == "add-member":
+        # One person at a time, without JavaScript: the same form with one more row.
+        values["rows"] = min(values["rows"] + 1, MAX_MEMBERS)
+        return _register_page(request, viewer, values, {}, people)
+    body, errors, rows = _registration(values, viewer)
     if errors:
         return _register_page(request, viewer, values, errors, people, status_code=422)
     try:
@@ -362,75 +374,83 @@ async def family_summary(
     return render(request, "family_summary.html", viewer, with_notes=notes, **context)
 
 
+async def _cases_of(request: Request, viewer: Viewer, fid: str) -> list[dict[str, Any]] | None:
+    """The family's cases, or None when cases does not answer."""
+    try:
+        reply = await gateway(request).clients.call(
+            "cases", "GET", "/cases", viewer.caller, params={"family_id": fid}
+        )
+    except ServiceUnavailableError:
+        return None
+    return results(reply.data)
+
+
 async def family_context(
     request: Request, viewer: Viewer, family_id: uuid.UUID, *, older: str
 ) -> dict[str, Any]:
-    """What the family page and its printed summary show, from intake, cases and partners."""
+    """What the family page and its printed summary show, from intake, cases and partners.
+
+    The calls that do not depend on each other run together (a page in a living room on a
+    slow connection should not wait for seven answers one after the other)."""
     clients = gateway(request).clients
     fid = str(family_id)
     family = (await clients.call("intake", "GET", f"/families/{fid}", viewer.caller)).data
-    history = await _optional(
-        clients.call("intake", "GET", f"/families/{fid}/consents", viewer.caller)
+    coordinator = viewer.user.role is Role.COORDINATOR
+    history, cases, partners, staff, people = await asyncio.gather(
+        _optional(clients.call("intake", "GET", f"/families/{fid}/consents", viewer.caller)),
+        _cases_of(request, viewer, fid),
+        partner_names(request, viewer),
+        staff_names(request),
+        trusted_persons(request, viewer) if coordinator else _nothing(),
     )
     consent_history = list(history.get("history", [])) if isinstance(history, dict) else []
-    cases_unavailable = False
-    cases: list[dict[str, Any]] = []
-    try:
-        cases = results(
-            (
-                await clients.call(
-                    "cases", "GET", "/cases", viewer.caller, params={"family_id": fid}
-                )
-            ).data
-        )
-    except ServiceUnavailableError:
-        cases_unavailable = True
-    details = []
-    ordered = sorted(cases, key=lambda c: str(c["opened_at"]), reverse=True)
-    for case in ordered:
+    ordered = sorted(cases or [], key=lambda c: str(c["opened_at"]), reverse=True)
+    params: dict[str, Any] = {"limit": TIMELINE_PAGE}
+    if older:
+        params["cursor"] = older
+
+    async def detail(case: dict[str, Any]) -> dict[str, Any]:
         cid = case["id"]
-        params: dict[str, Any] = {"limit": TIMELINE_PAGE}
-        if older:
-            params["cursor"] = older
-        page = await _optional(
-            clients.call("cases", "GET", f"/cases/{cid}/timeline", viewer.caller, params=params)
+        page, referrals, plan = await asyncio.gather(
+            _optional(
+                clients.call("cases", "GET", f"/cases/{cid}/timeline", viewer.caller, params=params)
+            ),
+            _listed(clients.call("cases", "GET", f"/cases/{cid}/referrals", viewer.caller)),
+            _optional(clients.call("cases", "GET", f"/cases/{cid}/plan", viewer.caller)),
         )
-        entries = results(page)
         more = page.get("next_cursor") if isinstance(page, dict) else None
-        details.append(
-            {
-                "case": case,
-                "referrals": await _listed(
-                    clients.call("cases", "GET", f"/cases/{cid}/referrals", viewer.caller)
-                ),
-                "plan": await _optional(
-                    clients.call("cases", "GET", f"/cases/{cid}/plan", viewer.caller)
-                ),
-                "timeline": None
-                if page is None
-                else merged_timeline(
-                    entries,
-                    consent_history if case is ordered[0] else [],
-                    first_page=not older,
-                    more=bool(more),
-                ),
-                "older": more,
-            }
-        )
-    consents = {c["purpose"]: c["granted"] for c in family["consents"]}
-    coordinator = viewer.user.role is Role.COORDINATOR
+        return {
+            "case": case,
+            "referrals": referrals,
+            "plan": plan,
+            "timeline": None
+            if page is None
+            else merged_timeline(
+                results(page),
+                consent_history if case is ordered[0] else [],
+                first_page=not older,
+                more=bool(more),
+            ),
+            "older": more,
+        }
+
+    details = list(await asyncio.gather(*(detail(c) for c in ordered)))
     return {
         "family": family,
-        "consents": consents,
+        "consents": {c["purpose"]: c["granted"] for c in family["consents"]},
         "consent_history": consent_history,
         "cases": details,
-        "cases_unavailable": cases_unavailable,
+        "cases_unavailable": cases is None,
         "paged": bool(older),
         "topics": list(TOPIC),
         "goal_statuses": list(GOAL_STATUS),
         "outcomes": list(OUTCOME),
         "purposes": list(CONSENT),
-        "partners": await partner_names(request, viewer),
-        "staff": await staff_names(request),
-        "trusted_persons": await trusted_persons(request, viewer) if coordinator else [],
+        "partners": partners,
+        "staff": staff,
+        "trusted_persons": people,
     }
+
+
+async def _nothing() -> list[dict[str, str]]:
+    return []
