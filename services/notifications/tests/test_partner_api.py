@@ -76,6 +76,23 @@ async def test_wrong_or_missing_credentials_get_401_without_detail(
     assert (await client.get(url, auth=(client_id, secret))).status_code == 401
 
 
+async def test_an_admin_lists_a_partners_credentials_without_secrets(
+    admin: Admin, client: httpx.AsyncClient
+) -> None:
+    partner = await admin.partner()
+    first, first_secret = await admin.credential(partner)
+    second, _ = await admin.credential(partner)
+    await client.delete(f"/partners/{partner}/credentials/{first}", headers=admin.headers)
+    listed = await client.get(f"/partners/{partner}/credentials", headers=admin.headers)
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert [(r["client_id"], r["revoked"]) for r in rows] == [(second, False), (first, True)]
+    assert first_secret not in listed.text
+    assert "secret" not in listed.text
+    missing = await client.get(f"/partners/{uuid.uuid4()}/credentials", headers=admin.headers)
+    assert missing.status_code == 404
+
+
 async def test_a_partner_sees_only_its_own_referrals(
     admin: Admin, client: httpx.AsyncClient, producer: Producer
 ) -> None:

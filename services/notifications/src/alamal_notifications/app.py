@@ -21,6 +21,7 @@ from alamal_contracts.topics import (
     REFERRAL_UPDATED,
 )
 from alamal_notifications import (
+    credentials_api,
     deliveries_api,
     endpoints_api,
     messages,
@@ -92,6 +93,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     app = runtime.create_app(
         title="Al Amal notifications",
         routers=[
+            credentials_api.router,
             partners_api.router,
             endpoints_api.router,
             deliveries_api.router,
