@@ -57,10 +57,14 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def check_paging(order_by: str | None, after: str | None) -> None:
-    """Keyset paging (`after`) is by document id only."""
-    if after is not None and order_by not in (None, ID_FIELD):
-        raise ValueError("`after` pages by document id: leave order_by unset (or 'id')")
+def check_after(after: tuple[str, str] | None) -> tuple[str, str] | None:
+    """A valid `after=(field, value)` bound: a checked field name and a string value."""
+    if after is None:
+        return None
+    field, value = after
+    if not isinstance(value, str):
+        raise TypeError("`after` compares strings only")
+    return check_field(field), str.__str__(value)
 
 
 def normalize_filter(where: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
