@@ -38,6 +38,12 @@ def reporting_store_url(mongoeco_uri: str, database: str) -> str:
     return database_url(mongoeco_uri, database)
 
 
+@pytest.fixture(scope="module")
+def projection_seconds() -> float:
+    """mongoeco answers slower than SQLite: every event is a unit of work over the wire."""
+    return 150.0
+
+
 @pytest.fixture
 async def admin(mongoeco_uri: str) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
     """A plain client of the server, to inject server-side failures."""

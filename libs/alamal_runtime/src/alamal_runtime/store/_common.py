@@ -57,15 +57,26 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def check_paging(order_by: str | None, after: str | None) -> None:
-    """Keyset paging (`after`) is by document id only."""
-    if after is not None and order_by not in (None, ID_FIELD):
-        raise ValueError("`after` pages by document id: leave order_by unset (or 'id')")
+def check_after(after: tuple[str, str] | None) -> tuple[str, str] | None:
+    """A valid `after=(field, value)` bound: a checked field name and a string value."""
+    if after is None:
+        return None
+    field, value = after
+    if not isinstance(value, str):
+        raise TypeError("`after` compares strings only")
+    return check_field(field), str.__str__(value)
 
 
 def normalize_filter(where: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
     """Validate filter fields and turn enum-like values into plain str, int, float or bool."""
     return {check_field(field): _plain(value) for field, value in (where or {}).items()}
+
+
+def check_where(where: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    """A non-empty equality filter for a deletion (deleting everything is `delete_all`)."""
+    if not where:
+        raise ValueError("delete_where needs at least one field; use delete_all for everything")
+    return normalize_filter(where)
 
 
 def _plain(value: Scalar) -> Scalar:

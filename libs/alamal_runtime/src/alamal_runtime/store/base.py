@@ -131,6 +131,20 @@ class UnitOfWork(ABC):
         """Delete every document of a collection (e.g. to rebuild a projection); return how many."""
 
     @abstractmethod
+    async def delete(self, collection: str, doc_id: str) -> bool:
+        """Delete one document; False if it did not exist (deleting twice changes nothing)."""
+
+    @abstractmethod
+    async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
+        """Delete the documents whose top-level fields equal `where` (as `find` matches them);
+        return how many. An empty `where` is refused: `delete_all` says that on purpose."""
+
+    @abstractmethod
+    async def delete_published(self, key: str) -> int:
+        """Delete the outbox messages with this Kafka key that were already published (the
+        outbox keeps them for replay); return how many. Unpublished ones stay and go out."""
+
+    @abstractmethod
     def emit(self, message: OutboxMessage) -> None:
         """Queue an event in the outbox; it is stored with the transaction's other writes."""
 
@@ -183,11 +197,13 @@ class Store(ABC):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
-        after: str | None = None,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
         """Documents whose top-level fields equal `where`, ordered by a top-level field or id.
 
-        `after` (ordered by id only) starts after that document id: keyset paging.
+        `after=(field, value)` keeps only documents whose top-level string `field` is greater
+        than `value` (code-point order on both backends): keyset paging on a unique key.
+        `after=("id", doc_id)` pages by the document id.
         """
 
     async def scan(
@@ -198,14 +214,14 @@ class Store(ABC):
         page_size: int = 500,
     ) -> AsyncIterator[Record]:
         """Every committed document whose fields equal `where`, by id, read page by page."""
-        after: str | None = None
+        after: tuple[str, str] | None = None
         while True:
             page = await self.find(collection, where, limit=page_size, after=after)
             for found in page:
                 yield found
             if len(page) < page_size:
                 return
-            after = page[-1].id
+            after = ("id", page[-1].id)  # `find`'s name for the document id
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -36,12 +36,12 @@ from pymongo.write_concern import WriteConcern
 from alamal_runtime.store import _mongo_outbox as outbox
 from alamal_runtime.store._common import (
     ID_FIELD,
+    check_after,
     check_collection,
     check_field,
     check_fields,
     check_limit,
     check_not_nested,
-    check_paging,
     normalize_filter,
 )
 from alamal_runtime.store._mongo_codec import (
@@ -188,18 +188,20 @@ class MongoStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
-        after: str | None = None,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
-        """Committed documents whose top-level fields equal `where`."""
+        """Committed documents whose top-level fields equal `where` (and past `after`)."""
         db = self._require_db()
-        check_paging(order_by, after)
         direction = DESCENDING if descending else ASCENDING
         sort = [("_id", direction)]
         if order_by is not None and check_field(order_by) != ID_FIELD:
             sort.insert(0, (order_by, direction))
         query: dict[str, Any] = dict(normalize_filter(where))
-        if after is not None:
-            query["_id"] = {"$lt" if descending else "$gt": after}
+        past = check_after(after)
+        if past is not None:
+            field, value = past
+            field = "_id" if field == ID_FIELD else field  # ("id", x): by document id
+            query[field] = {**({"$eq": query[field]} if field in query else {}), "$gt": value}
         cursor = db[check_collection(collection)].find(query)
         with mapped_errors():
             docs = await cursor.sort(sort).limit(wire_limit(check_limit(limit))).to_list()
