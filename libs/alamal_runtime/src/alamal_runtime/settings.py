@@ -41,6 +41,28 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    data_dir: Path | None = Field(
+        default=None, description="The service's own folder (dev/test: generated keys live there)"
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption keyring: urlsafe-base64 256-bit keys, comma separated;"
+        " the first wraps new data keys, the others still unwrap (rotation)",
+    )
+    kek_file: Path | None = Field(
+        default=None, description="File holding the key-encryption keyring, one key per line"
+    )
+    bench_unsealed: bool = Field(
+        default=False,
+        description="dev/test only, for benchmarks: store personal data unsealed, to measure"
+        " what sealing costs; refused in prod",
+    )
+
+    @model_validator(mode="after")
+    def _never_unsealed_in_prod(self) -> ServiceSettings:
+        if self.bench_unsealed and self.profile == "prod":
+            raise ValueError("BENCH_UNSEALED is for benchmarks only: prod always seals")
+        return self
 
     @model_validator(mode="after")
     def _require_token_key(self) -> ServiceSettings:
