@@ -18,7 +18,7 @@ from alamal_intake.app import create_app
 from alamal_intake.settings import IntakeSettings
 from alamal_runtime.auth import Role
 from alamal_runtime.crypto import Keyring, key_id, new_key, write_keyring
-from alamal_runtime.main import EXIT_CONFIG, serve
+from alamal_runtime.main import EXIT_CONFIG, build
 from alamal_runtime.sealing import SealedStore
 from alamal_runtime.store import Store
 from alamal_stack.leak_scan import hits_in, hits_under
@@ -109,7 +109,7 @@ def test_intake_refuses_to_start_in_prod_without_a_kek(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as stopped:
-        serve(lambda: _settings(tmp_path, profile="prod"), create_app)
+        build(_settings(tmp_path, profile="prod"), create_app)
     assert stopped.value.code == EXIT_CONFIG
     assert "INTAKE_KEK_FILE" in capsys.readouterr().err
 
@@ -123,9 +123,7 @@ def test_intake_refuses_to_start_with_the_wrong_kek(
     app = create_app(_settings(tmp_path, profile="prod", kek_file=tmp_path / "right.kek"))
     asyncio.run(app.state.runtime.preflight())  # the store's keys are made under `right`
     with pytest.raises(SystemExit) as stopped:
-        serve(
-            lambda: _settings(tmp_path, profile="prod", kek_file=tmp_path / "wrong.kek"), create_app
-        )
+        build(_settings(tmp_path, profile="prod", kek_file=tmp_path / "wrong.kek"), create_app)
     assert stopped.value.code == EXIT_CONFIG
     err = capsys.readouterr().err
     assert key_id(right.keys[0]) in err

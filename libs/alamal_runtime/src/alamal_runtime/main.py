@@ -18,12 +18,8 @@ EXIT_CONFIG = 78
 """sysexits' EX_CONFIG: the service refuses to start with the configuration it was given."""
 
 
-def serve[S: ServiceSettings](
-    settings_type: Callable[[], S], create_app: Callable[[S], FastAPI]
-) -> None:
-    """Read settings from the environment and serve the app until SIGINT/SIGTERM."""
-    settings = settings_type()
-    configure_logging(settings.service_name, settings.log_level)
+def build[S: ServiceSettings](settings: S, create_app: Callable[[S], FastAPI]) -> FastAPI:
+    """Build the app and check its keys; SystemExit(78) with a clear message when refused."""
     try:
         app = create_app(settings)
         runtime = getattr(app.state, "runtime", None)
@@ -33,8 +29,17 @@ def serve[S: ServiceSettings](
         structlog.get_logger(__name__).error("refused_to_start", reason=str(exc))
         sys.stderr.write(f"{settings.service_name} refuses to start: {exc}\n")
         raise SystemExit(EXIT_CONFIG) from None
+    return app
+
+
+def serve[S: ServiceSettings](
+    settings_type: Callable[[], S], create_app: Callable[[S], FastAPI]
+) -> None:
+    """Read settings from the environment and serve the app until SIGINT/SIGTERM."""
+    settings = settings_type()
+    configure_logging(settings.service_name, settings.log_level)
     uvicorn.run(
-        app,
+        build(settings, create_app),
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
