@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from alamal_runtime.crypto import Keyring, KeyringError, encode_key, key_id, new_key
+from alamal_runtime.crypto import (
+    Keyring,
+    KeyringError,
+    encode_key,
+    key_id,
+    new_key,
+    read_keyring,
+    write_keyring,
+)
 from alamal_runtime.sealing import (
     DATA_KEYS,
     BlindIndexSpec,
@@ -324,3 +332,38 @@ async def test_the_blind_index_holds_no_name_and_narrows_by_fragment(
     assert other.index.query("ozdem") != store.index.query("ozdem")
     await other.close()
     await store.close()
+
+
+async def test_another_instance_picks_up_a_rotated_kek_from_the_keyring_file(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    path, ring_file = tmp_path / "s.sqlite3", tmp_path / "kek.keyring"
+    write_keyring(ring_file, keyring)
+
+    def replica() -> SealedStore:
+        return SealedStore(
+            SqliteStore(path),
+            keyring=read_keyring(ring_file, source="f"),
+            schema=SCHEMA,
+            service="test",
+            reload_keyring=lambda: read_keyring(ring_file, source="f"),
+        )
+
+    first, second = replica(), replica()
+    await first.open()
+    await second.open()
+    async with first.transaction() as uow:
+        await uow.insert("families", "fam-1", _family("Before rotation"))
+    write_keyring(ring_file, Keyring((new_key(), *keyring.keys)))
+    second.use_keyring(read_keyring(ring_file, source="f"))
+    assert await second.vault.rewrap() == {keyring.primary_id: 1}
+    write_keyring(ring_file, Keyring((read_keyring(ring_file, source="f").keys[0],)))
+    # A replica started before the rotation (old KEK only, nothing cached) re-reads the file.
+    third = replica()
+    third.vault.use_keyring(keyring)
+    await third.inner.open()
+    record = await third.get("families", "fam-1")
+    assert record is not None
+    assert record.data["members"] == [{"name": "Before rotation"}]
+    for store in (first, second, third):
+        await store.close()

@@ -29,6 +29,7 @@ from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
+from alamal_runtime.sealing.ops_api import keys_router
 from alamal_runtime.settings import ServiceSettings
 from alamal_runtime.store import OutboxMessage, Store, create_store
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
@@ -112,6 +113,7 @@ class ServiceRuntime:
             schema=self.sealed,
             service=self.service,
             keyring_source=keyring_source(self.settings),
+            reload_keyring=lambda: keyring_from_settings(self.settings),
         )
 
     async def preflight(self) -> None:
@@ -203,6 +205,8 @@ class ServiceRuntime:
         install_error_handlers(app)
         app.include_router(health_router({"store": self.store, "broker": _BrokerCheck(self)}))
         app.include_router(ops_router(self.service, self.store))
+        if isinstance(self.store, SealedStore):
+            app.include_router(keys_router(self.service, self.store))
         for router in routers:
             app.include_router(router)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)

@@ -10,8 +10,9 @@ family, in this store and in any copy of it, can no longer be read.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -96,10 +97,18 @@ class KeyVault:
     """The service's data keys and index key, unwrapped on demand and cached in memory."""
 
     def __init__(
-        self, inner: Store, keyring: Keyring, *, service: str, source: str, cache_size: int = 8192
+        self,
+        inner: Store,
+        keyring: Keyring,
+        *,
+        service: str,
+        source: str,
+        cache_size: int = 8192,
+        reload: Callable[[], Keyring] | None = None,
     ) -> None:
         self._inner = inner
         self._keyring = keyring
+        self._reload = reload
         self._service = service
         self._source = source
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
@@ -129,6 +138,10 @@ class KeyVault:
         return f"alamal-service-key\x00{self._service}\x00{name}".encode()
 
     def _unwrap(self, wrapped: WrappedKey, context: bytes, what: str) -> bytes:
+        if wrapped.kek_id not in self._keyring.ids and self._reload is not None:
+            # Another instance may have rotated: its new KEK is in the keyring file by now.
+            with contextlib.suppress(KeyringError):
+                self._keyring = self._reload()
         try:
             return self._keyring.unwrap(wrapped, context=context)
         except KeyringError:
@@ -260,9 +273,27 @@ class KeyVault:
         data = dict(record.data) | {"kek_id": fresh.kek_id, "wrapped": fresh.blob}
         await uow.replace(collection, record.id, data, expected_version=record.version)
 
-    async def count_by_kek(self) -> dict[str, int]:
-        """How many data keys each KEK of the keyring wraps (progress of a rotation)."""
+    async def count_by_kek(self, ids: Iterable[str] | None = None) -> dict[str, int]:
+        """How many data keys each KEK (default: of the keyring) wraps (a rotation's progress)."""
         return {
             kek: len(await self._inner.find(DATA_KEYS, {"kek_id": kek}, limit=10**9))
-            for kek in self._keyring.ids
+            for kek in (self._keyring.ids if ids is None else ids)
         }
+
+    async def check(self, keyring: Keyring) -> None:
+        """KeyringError unless `keyring` opens the index key and every key the current one does."""
+        dropped = [kek for kek in self._keyring.ids if kek not in keyring.ids]
+        still = {kek: n for kek, n in (await self.count_by_kek(dropped)).items() if n}
+        if still:
+            listed = ", ".join(f"{kek} ({n} keys)" for kek, n in still.items())
+            raise KeyringError(
+                f"the new keyring drops key-encryption keys that still wrap data keys: {listed};"
+                " keep them until a rotation has re-wrapped those keys"
+            )
+        record = await self._inner.get(SERVICE_KEYS, INDEX_KEY)
+        wrapped = None if record is None else _wrapped(record)
+        if wrapped is not None and wrapped.kek_id not in keyring.ids:
+            raise KeyringError(
+                f"the new keyring drops key-encryption key {wrapped.kek_id}, which wraps the"
+                " blind index key; keep it until a rotation has re-wrapped it"
+            )

@@ -42,13 +42,17 @@ class SealedStore(Store):
         schema: SealSchema,
         service: str,
         keyring_source: str = "the keyring",
+        reload_keyring: Callable[[], Keyring] | None = None,
     ) -> None:
         super().__init__()
         check_schema(schema)
         self.inner = inner
         self.schema = dict(schema)
         self.service = service
-        self.vault = KeyVault(inner, keyring, service=service, source=keyring_source)
+        self.vault = KeyVault(
+            inner, keyring, service=service, source=keyring_source, reload=reload_keyring
+        )
+        self.reload_keyring = reload_keyring
         self._index: BlindIndex | None = None
 
     @property
