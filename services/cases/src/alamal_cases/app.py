@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from alamal_cases import (
     api,
     audit_api,
+    coordination_api,
+    coordination_store,
     handlers,
     plan_api,
     plan_store,
@@ -14,6 +16,7 @@ from alamal_cases import (
     referrals_api,
     sealing,
     store,
+    timeline_api,
     visits_api,
 )
 from alamal_cases.settings import CasesSettings
@@ -24,6 +27,8 @@ from alamal_contracts.topics import (
     FAMILY_REASSIGNED,
     FAMILY_REGISTERED,
     GOAL_UPDATED,
+    PARTNER_CHANGED,
+    PARTNER_REGISTERED,
     PARTNER_STATUS_REPORTED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
@@ -53,11 +58,14 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)
     runtime.on_start(plan_store.prepare)
+    runtime.on_start(coordination_store.prepare)
     runtime.on_start(prepare_audit)
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
     runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)
     runtime.consume(PARTNER_STATUS_REPORTED, handlers.on_partner_status_reported)
+    runtime.consume(PARTNER_REGISTERED, handlers.on_partner_fact)
+    runtime.consume(PARTNER_CHANGED, handlers.on_partner_fact)
     return runtime.create_app(
         title="Al Amal cases",
         routers=[
@@ -66,5 +74,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             plan_api.router,
             referrals_api.router,
             audit_api.router,
+            coordination_api.router,
+            timeline_api.router,
         ],
     )
