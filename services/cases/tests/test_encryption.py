@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alamal_contracts.codes import PartnerKind
 from alamal_runtime.auth import Role
 from alamal_runtime.sealing import SealedStore
 from alamal_runtime.store import Store
 from alamal_stack.leak_scan import hits_in, hits_under
 
-from .conftest import Caller, seed_case
-from .test_referrals_api import propose
+from .conftest import Caller, seed_case, seed_partner
 from .test_visits_api import log
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,13 @@ async def test_casework_free_text_is_ciphertext_on_disk_and_readable_through_the
         f"{plan}/goals/{goal.json()['id']}", json=progress, headers=me.headers
     )
     assert changed.status_code == 200, changed.text
-    proposed = await propose(client, me, case.id, note=PLANTED["referral_note"])
+    referral = {
+        "partner_id": await seed_partner(cases_store, PartnerKind.YOUTH_CARE),
+        "urgency": "routine",
+        "reason_codes": ["parenting-support"],
+        "note": PLANTED["referral_note"],
+    }
+    proposed = await client.post(f"/cases/{case.id}/referrals", json=referral, headers=me.headers)
     assert proposed.status_code == 201, proposed.text
 
     answers = [
