@@ -88,7 +88,7 @@ async def test_backup_wipe_restore_brings_everything_back_and_reconverges(tmp_pa
     for path in wiped:
         path.unlink()
     (backup,) = backups.iterdir()
-    restore = ["restore", str(backup), "--data-dir", str(data), "--key-file", str(key)]
+    restore = ["--data-dir", str(data), "restore", str(backup), "--key-file", str(key)]
     assert await asyncio.to_thread(main, restore) == 0
 
     async with EmbeddedStack(data, base_port=0, ready_timeout=90) as second:

@@ -163,33 +163,22 @@ async def test_restore_over_existing_stores_needs_replace_and_a_stopped_service(
 def test_the_command_line_backs_up_verifies_and_restores(tmp_path: Path, keyring: Keyring) -> None:
     live = tmp_path / "live"
     asyncio.run(_close_filled(live))
-    key = str(tmp_path / "backup.keyring")
+    key = ["--key-file", str(tmp_path / "backup.keyring")]
+    stack = ["--data-dir", str(live)]
     console = Console(width=200, record=True)
-    assert (
-        main(
-            ["backup", "--data-dir", str(live), "--out", str(tmp_path / "out"), "--key-file", key],
-            console=console,
-        )
-        == 0
-    )
+
+    def run(*args: str) -> int:
+        return main([*stack, *args], console=console)
+
+    assert run("backup", "--out", str(tmp_path / "out"), *key) == 0
+    assert "intake" in console.export_text()
     (folder,) = (tmp_path / "out").iterdir()
-    assert main(["verify-backup", str(folder), "--key-file", key], console=console) == 0
-    assert (
-        main(["restore", str(folder), "--data-dir", str(live), "--key-file", key], console=console)
-        == 1
-    )
+    assert run("verify-backup", str(folder), *key) == 0
+    assert run("restore", str(folder), *key) == 1
     assert "--replace" in console.export_text()
-    assert (
-        main(
-            ["restore", str(folder), "--data-dir", str(live), "--key-file", key, "--replace"],
-            console=console,
-        )
-        == 0
-    )
-    assert (
-        main(["backup", "--data-dir", str(live), "--out", str(tmp_path / "out")], console=console)
-        == 1
-    )
+    assert run("restore", str(folder), *key, "--replace") == 0
+    assert run("backup", "--out", str(tmp_path / "out")) == 1
+    assert "--key-file" in console.export_text()
 
 
 async def _close_filled(data_dir: Path) -> None:

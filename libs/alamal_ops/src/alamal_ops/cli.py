@@ -1,12 +1,15 @@
 """The operator command line (`alamal-ops`, or `python -m alamal_ops`).
 
-Shows ids, codes, counts and offsets only: never payload values or personal data.
+Shows ids, codes, counts and offsets only: never payload values or personal data. Finds the
+embedded stack through its state file (`./data/stack.json`); every failure is one line that
+says what to do, never a traceback (unless `--debug`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -14,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
@@ -23,18 +28,18 @@ from alamal_ops import dead_letters as dl
 from alamal_ops import keys as keys_ops
 from alamal_ops.kafka_io import list_topics
 from alamal_ops.services_api import (
-    DEFAULT_URLS,
     OpsError,
     Signer,
     outbox_backlog,
     recover_webhooks,
     resend_webhook,
 )
+from alamal_ops.target import BOOTSTRAP_ENV, DATA_DIR_ENV, Target
 from alamal_runtime.crypto import KeyringError, ensure_keyring_file, read_keyring
 from alamal_runtime.metrics import consumer_lag
 
-BOOTSTRAP_ENV = "ALAMAL_OPS_KAFKA_BOOTSTRAP"
 BACKUP_KEY_ENV = "ALAMAL_BACKUP_KEY_FILE"
+
 type Command = Callable[[argparse.Namespace, Console], Coroutine[Any, Any, int]]
 
 
@@ -47,21 +52,56 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
     if command is None:
         parser.print_help()
         return 2
+    # Client libraries log connection failures themselves; the one line below says it all.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    args.target = Target.from_flags(args.data_dir, args.bootstrap)
     try:
         return asyncio.run(command(args, out))
-    except (OpsError, bk.BackupRefusedError, KeyringError) as exc:
-        out.print(f"[red]error:[/red] {exc}", highlight=False, markup=False)
+    except KeyboardInterrupt:
+        _fail(out, "interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        _fail(out, _explain(exc, args.target))
         return 1
+
+
+def _fail(out: Console, message: str) -> None:
+    out.print("error: " + message, style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def _explain(exc: Exception, target: Target) -> str:
+    """One line: what failed and what to do about it."""
+    if isinstance(exc, OpsError | bk.BackupRefusedError | KeyringError):
+        return str(exc)
+    if isinstance(exc, KafkaError):
+        where = target.bootstrap_flag or f"the address in {target.data_dir}/stack.json"
+        return (
+            f"cannot reach Kafka at {where} ({type(exc).__name__}): is the stack running? "
+            "Start it with `./alamal run`, or give --bootstrap HOST:PORT"
+        )
+    if isinstance(exc, httpx.HTTPError):
+        return (
+            f"a service did not answer ({type(exc).__name__}): check `/health/ready` of the "
+            "services, or the URLs given with --service/--url"
+        )
+    return f"unexpected {type(exc).__name__}; run again with --debug to see where it failed"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alamal-ops", description=__doc__)
     parser.add_argument(
+        "--data-dir",
+        help=f"data folder of the embedded stack to use (default ${DATA_DIR_ENV} or ./data)",
+    )
+    parser.add_argument(
         "--bootstrap",
-        default=os.environ.get(BOOTSTRAP_ENV, "127.0.0.1:9094"),
-        help=f"Kafka bootstrap servers (default ${BOOTSTRAP_ENV} or 127.0.0.1:9094)",
+        help=f"Kafka bootstrap servers of another cluster (or ${BOOTSTRAP_ENV}), e.g. "
+        "127.0.0.1:9094 for docker compose; default: the embedded stack's",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(title="commands")
 
     letters = commands.add_parser("dead-letters", help="list, inspect and replay dead letters")
@@ -107,14 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     recover.set_defaults(run=_recover)
     for sub in (resend, recover):
         _signer_options(sub)
-        sub.add_argument("--url", default=DEFAULT_URLS["notifications"], help="notifications")
+        sub.add_argument("--url", help="notifications' URL (default: the stack's)")
     return parser
 
 
 def _backup_commands(commands: Any) -> None:
     key_help = f"the backup keyring file (default ${BACKUP_KEY_ENV}); keep it apart from backups"
     take = commands.add_parser("backup", help="encrypted online backup of every SQLite store")
-    take.add_argument("--data-dir", type=Path, default=Path("data"), help="the stack's data")
     take.add_argument("--out", type=Path, required=True, help="folder to put the backup set in")
     take.add_argument("--key-file", type=Path, help=key_help + " (created if missing)")
     take.set_defaults(run=_backup)
@@ -124,7 +163,6 @@ def _backup_commands(commands: Any) -> None:
     verify.set_defaults(run=_verify_backup)
     restore = commands.add_parser("restore", help="restore the stores from a backup set")
     restore.add_argument("backup", type=Path, help="the backup set's folder")
-    restore.add_argument("--data-dir", type=Path, default=Path("data"), help="the stack's data")
     restore.add_argument("--key-file", type=Path, help=key_help)
     restore.add_argument(
         "--replace", action="store_true", help="restore over existing stores (kept aside)"
@@ -154,12 +192,9 @@ def _key_commands(commands: Any) -> None:
     retire.set_defaults(run=_retire_kek)
 
 
-def _service_url(item: str) -> tuple[str, str]:
-    name, _, url = item.partition("=")
-    url = url or DEFAULT_URLS.get(name, "")
-    if not url:
-        raise OpsError(f"no URL known for {name}: give NAME=URL")
-    return name, url
+def _service_url(args: argparse.Namespace) -> tuple[str, str]:
+    name, _, url = str(args.service).partition("=")
+    return name, url or args.target.url(name)
 
 
 def _key_table(console: Console, body: dict[str, object]) -> None:
@@ -182,15 +217,15 @@ async def _new_kek(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _key_status(args: argparse.Namespace, console: Console) -> int:
-    name, url = _service_url(args.service)
-    signer = Signer.load(args.signing_key_file, args.user)
+    name, url = _service_url(args)
+    signer = _signer(args)
     _key_table(console, await keys_ops.key_status(signer, name, url))
     return 0
 
 
 async def _rotate(args: argparse.Namespace, console: Console) -> int:
-    name, url = _service_url(args.service)
-    signer = Signer.load(args.signing_key_file, args.user)
+    name, url = _service_url(args)
+    signer = _signer(args)
     body = await keys_ops.rotate(signer, name, url)
     _key_table(console, body)
     console.print(f"{name}: re-wrapped {body.get('rewrapped')}")
@@ -198,8 +233,8 @@ async def _rotate(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _retire_kek(args: argparse.Namespace, console: Console) -> int:
-    name, url = _service_url(args.service)
-    signer = Signer.load(args.signing_key_file, args.user)
+    name, url = _service_url(args)
+    signer = _signer(args)
     body = await keys_ops.retire_kek(signer, name, url, args.keyring, args.kek_id)
     _key_table(console, body)
     console.print(f"{args.kek_id} retired from {args.keyring}")
@@ -218,7 +253,7 @@ async def _backup(args: argparse.Namespace, console: Console) -> int:
     if not key_file.exists():
         console.print(f"new backup key written to {key_file}: keep a copy apart from the backups")
     keyring = await asyncio.to_thread(ensure_keyring_file, key_file)
-    stores = await asyncio.to_thread(bk.discover_stores, args.data_dir)
+    stores = await asyncio.to_thread(bk.discover_stores, args.target.data_dir)
     target, manifest = await asyncio.to_thread(bk.take_backup, stores, args.out, keyring)
     table = Table("service", "snapshot taken at", "store bytes", "backup bytes", "sha256")
     for entry in manifest.stores:
@@ -244,7 +279,7 @@ async def _verify_backup(args: argparse.Namespace, console: Console) -> int:
 async def _restore(args: argparse.Namespace, console: Console) -> int:
     keyring = read_keyring(_backup_key_file(args), source="backup key file")
     kept = await asyncio.to_thread(
-        bk.restore_backup, args.backup, args.data_dir, keyring, replace=args.replace
+        bk.restore_backup, args.backup, args.target.data_dir, keyring, replace=args.replace
     )
     for service, path in kept.items():
         console.print(f"{service}: the previous store is kept as {path}")
@@ -257,6 +292,10 @@ async def _restore(args: argparse.Namespace, console: Console) -> int:
 def _signer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signing-key-file", help="gateway signing key (or the env variable)")
     parser.add_argument("--user", help="your operator id, a UUID (or $ALAMAL_OPS_USER)")
+
+
+def _signer(args: argparse.Namespace) -> Signer:
+    return Signer.load(args.target.signing_key_file(args.signing_key_file), args.user)
 
 
 def _bar(args: argparse.Namespace, console: Console) -> AbstractContextManager[Any]:
@@ -286,10 +325,11 @@ def _updater(bar: Progress | None, label: str) -> Callable[[int, int], None] | N
 async def _load(
     args: argparse.Namespace, console: Console, services: list[str]
 ) -> list[dl.DeadLetterView]:
-    topics = await dl.dead_letter_topics(args.bootstrap, services)
+    bootstrap = args.target.bootstrap()
+    topics = await dl.dead_letter_topics(bootstrap, services)
     with _bar(args, console) as bar:
         return await dl.list_dead_letters(
-            args.bootstrap, topics, progress=_updater(bar, "reading dead letters")
+            bootstrap, topics, progress=_updater(bar, "reading dead letters")
         )
 
 
@@ -348,7 +388,7 @@ async def _replay(args: argparse.Namespace, console: Console) -> int:
     else:
         chosen = [await _find(args, console, loc) for loc in args.location]
     with _bar(args, console) as bar:
-        done = await dl.replay(args.bootstrap, chosen, progress=_updater(bar, "replaying"))
+        done = await dl.replay(args.target.bootstrap(), chosen, progress=_updater(bar, "replaying"))
     for letter, republished in done:
         console.print(f"replayed {letter.location} -> {republished}")
     console.print(f"{len(done)} replayed")
@@ -356,13 +396,12 @@ async def _replay(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _outbox(args: argparse.Namespace, console: Console) -> int:
-    signer = Signer.load(args.signing_key_file, args.user)
-    urls = dict(DEFAULT_URLS)
-    if args.service:
-        urls = {}
-        for item in args.service:
-            name, _, url = item.partition("=")
-            urls[name] = url or DEFAULT_URLS.get(name, "")
+    signer = _signer(args)
+    urls: dict[str, str] = {}
+    for item in args.service:
+        name, _, url = item.partition("=")
+        urls[name] = url or args.target.url(name)
+    urls = urls or args.target.urls()
     backlog = await outbox_backlog(signer, urls)
     table = Table("service", "outbox backlog")
     for service, value in backlog.items():
@@ -374,7 +413,7 @@ async def _outbox(args: argparse.Namespace, console: Console) -> int:
 async def _lag(args: argparse.Namespace, console: Console) -> int:
     topics = args.topic or [
         t
-        for t in await list_topics(args.bootstrap)
+        for t in await list_topics(args.target.bootstrap())
         if not t.startswith("__")
         and not t.endswith(dl.DEAD_LETTER_SUFFIX)
         and t != dl.REPLAYS_TOPIC
@@ -382,7 +421,7 @@ async def _lag(args: argparse.Namespace, console: Console) -> int:
     table = Table("group", "topic", "partition", "end offset", "committed", "lag")
     total = 0
     for group in args.group:
-        for part in await consumer_lag(args.bootstrap, group, topics):
+        for part in await consumer_lag(args.target.bootstrap(), group, topics):
             if part.committed is None and not args.all:
                 continue
             committed = "-" if part.committed is None else str(part.committed)
@@ -401,8 +440,9 @@ async def _lag(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _resend(args: argparse.Namespace, console: Console) -> int:
-    signer = Signer.load(args.signing_key_file, args.user)
-    body = await resend_webhook(signer, args.url, args.endpoint_id, args.message_id)
+    signer = _signer(args)
+    url = args.url or args.target.url("notifications")
+    body = await resend_webhook(signer, url, args.endpoint_id, args.message_id)
     console.print(f"message {body.get('id')} queued again: state {body.get('state')}")
     return 0
 
@@ -410,7 +450,8 @@ async def _resend(args: argparse.Namespace, console: Console) -> int:
 async def _recover(args: argparse.Namespace, console: Console) -> int:
     if args.since.tzinfo is None:
         raise OpsError("--since needs a time zone, e.g. 2026-01-31T08:00:00+01:00")
-    signer = Signer.load(args.signing_key_file, args.user)
-    body = await recover_webhooks(signer, args.url, args.endpoint_id, args.since)
+    signer = _signer(args)
+    url = args.url or args.target.url("notifications")
+    body = await recover_webhooks(signer, url, args.endpoint_id, args.since)
     console.print(f"{body.get('requeued')} failed messages queued again")
     return 0
