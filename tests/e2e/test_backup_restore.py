@@ -72,16 +72,8 @@ async def test_backup_wipe_restore_brings_everything_back_and_reconverges(tmp_pa
             first.kill("cases")
             unseen = await staff.register(client)
             await _published(data / "intake" / "intake.sqlite3")
-            taken = [
-                "backup",
-                "--data-dir",
-                str(data),
-                "--out",
-                str(backups),
-                "--key-file",
-                str(key),
-            ]
-            assert await asyncio.to_thread(main, ["--no-progress", *taken]) == 0
+            taken = ["--data-dir", str(data), "backup", "--out", str(backups)]
+            assert await asyncio.to_thread(main, [*taken, "--key-file", str(key)]) == 0
 
     wiped = list(data.glob("*/*.sqlite3*"))
     assert {p.name for p in wiped} >= {"intake.sqlite3", "cases.sqlite3"}
