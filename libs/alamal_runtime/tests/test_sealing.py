@@ -367,3 +367,22 @@ async def test_another_instance_picks_up_a_rotated_kek_from_the_keyring_file(
     assert record.data["members"] == [{"name": "Before rotation"}]
     for store in (first, second, third):
         await store.close()
+
+
+async def test_deletes_go_through_and_a_delete_by_a_sealed_field_is_refused(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    store = _sealed(SqliteStore(tmp_path / "s.sqlite3"), keyring)
+    await store.open()
+    async with store.transaction() as uow:
+        await uow.insert("visits", "v-1", {"family_id": "fam-1", "note": "one"})
+        await uow.insert("visits", "v-2", {"family_id": "fam-1", "note": "two"})
+        await uow.insert("families", "fam-1", _family())
+    async with store.transaction() as uow:
+        with pytest.raises(ValueError, match="sealed"):
+            await uow.delete_where("visits", {"note": "one"})
+        assert await uow.delete_where("visits", {"family_id": "fam-1"}) == 2
+        assert await uow.delete("families", "fam-1")
+    assert await store.find("visits", {"family_id": "fam-1"}) == []
+    assert await store.get("families", "fam-1") is None
+    await store.close()

@@ -195,6 +195,19 @@ class SealedUnitOfWork(UnitOfWork):
         """Delete every document of a collection."""
         return await self.inner.delete_all(collection)
 
+    async def delete(self, collection: str, doc_id: str) -> bool:
+        """Delete one document; False if it did not exist."""
+        return await self.inner.delete(collection, doc_id)
+
+    async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
+        """Delete the documents matching plaintext fields; ValueError on a sealed one."""
+        self._store._check_plain(collection, list(where))
+        return await self.inner.delete_where(collection, where)
+
+    async def delete_published(self, key: str) -> int:
+        """Delete the published outbox messages with this Kafka key."""
+        return await self.inner.delete_published(key)
+
     def emit(self, message: OutboxMessage) -> None:
         """Queue an event (events are thin: never sealed)."""
         self.inner.emit(message)
