@@ -99,10 +99,11 @@ class SealedStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
         """Documents matching plaintext fields, their sealed fields opened."""
         records = await self.find_sealed(
-            collection, where, order_by=order_by, descending=descending, limit=limit
+            collection, where, order_by=order_by, descending=descending, limit=limit, after=after
         )
         return [await self.unseal(collection, r) for r in records]
 
@@ -114,11 +115,13 @@ class SealedStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
         """Like `find`, but the sealed fields stay sealed (open the ones you need with `unseal`)."""
-        self._check_plain(collection, [*(where or {}), *([order_by] if order_by else [])])
+        used = [*(where or {}), *([order_by] if order_by else []), *([after[0]] if after else [])]
+        self._check_plain(collection, used)
         return await self.inner.find(
-            collection, where, order_by=order_by, descending=descending, limit=limit
+            collection, where, order_by=order_by, descending=descending, limit=limit, after=after
         )
 
     def _check_plain(self, collection: str, fields: Sequence[str]) -> None:
