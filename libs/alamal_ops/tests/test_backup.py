@@ -30,7 +30,7 @@ async def _fill(data_dir: Path, service: str, families: int) -> SqliteStore:
         async with store.transaction() as uow:
             await uow.insert("families", f"fam-{n}", {"n": n})
             uow.emit(_message(n))
-    await store.outbox_mark_sent([r.seq for r in await store.outbox_pending(limit=1000)])
+    await store.outbox_mark_sent(await store.outbox_pending(limit=1000))
     return store
 
 

@@ -150,9 +150,9 @@ class SealedStore(Store):
         """The backend's unsent outbox messages."""
         return await self.inner.outbox_pending(limit)
 
-    async def outbox_mark_sent(self, seqs: Sequence[int]) -> None:
-        """Mark outbox messages as published in the backend."""
-        await self.inner.outbox_mark_sent(seqs)
+    async def outbox_mark_sent(self, records: Sequence[OutboxRecord]) -> None:
+        """Mark outbox records as published in the backend."""
+        await self.inner.outbox_mark_sent(records)
 
     async def outbox_backlog(self) -> int:
         """The backend's outbox backlog."""
