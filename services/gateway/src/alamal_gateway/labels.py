@@ -213,6 +213,11 @@ NOTICES.update(
         "endpoint-created": N_("The endpoint is added. Copy its secret now: it is shown once."),
         "endpoint-changed": N_("The endpoint is changed."),
         "endpoint-disabled": N_("The endpoint is disabled; enable it first."),
+        "endpoint-verified": N_("The endpoint accepted the signed test and is active."),
+        "verification-failed": N_(
+            "The endpoint did not accept the signed test, so it stays disabled. Check that the "
+            "partner's receiver uses the secret it was given, then try again."
+        ),
         "resent": N_("The message is sent again."),
     }
 )

@@ -85,6 +85,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
     runtime.on_start(partner_facts.announce_at_start)
+    runtime.on_start(store.stamp_unlisted_referrals)
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
     runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)

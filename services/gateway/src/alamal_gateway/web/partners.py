@@ -277,6 +277,14 @@ async def endpoint_action(
                 json={"enabled": action == "enable"},
             )
             return redirect(f"{back}?notice=endpoint-changed")
+        if action == "verify":
+            try:
+                await clients.call(
+                    "notifications", "POST", f"/endpoints/{endpoint_id}/verify", viewer.caller
+                )
+            except ConflictError:
+                return redirect(f"{back}?notice=verification-failed")
+            return redirect(f"{back}?notice=endpoint-verified")
         if action == "resend":
             message_id = field(form, "message_id")[:64]
             await clients.call(
