@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from alamal_runtime.store._common import (
     EmittingUnitOfWork,
@@ -37,6 +37,13 @@ from alamal_runtime.store.base import (
 
 type Db = AsyncDatabase[dict[str, Any]]
 type Session = AsyncClientSession
+
+
+_DUPLICATE_KEY = 11000
+
+
+def _has_duplicate_key(exc: BulkWriteError) -> bool:
+    return any(e.get("code") == _DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
 
 
 async def store_outbox(db: Db, session: Session, emitted: Sequence[OutboxMessage]) -> None:
@@ -129,3 +136,27 @@ class MongoUnitOfWork(EmittingUnitOfWork):
             except DuplicateKeyError as exc:
                 raise StaleWriteError("event claimed concurrently; retry the unit of work") from exc
         return True
+
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Record the ids `consumer` has not handled yet (one find, one insert); return them."""
+        self._check()
+        now = utc_now()
+        docs = {d["_id"]: d for d in (inbox_doc(consumer, e, now) for e in event_ids)}
+        if not docs:
+            return set()
+        with mapped_errors():
+            cursor = self._db[INBOX].find(
+                {"_id": {"$in": list(docs)}}, {"_id": 1}, session=self._session
+            )
+            handled = {doc["_id"] for doc in await cursor.to_list()}
+            new = [doc for key, doc in docs.items() if key not in handled]
+            if new:
+                try:
+                    await self._db[INBOX].insert_many(new, ordered=True, session=self._session)
+                except BulkWriteError as exc:
+                    if not _has_duplicate_key(exc):
+                        raise
+                    raise StaleWriteError(
+                        "event claimed concurrently; retry the unit of work"
+                    ) from exc
+        return {doc["event_id"] for doc in new}

@@ -56,6 +56,8 @@ _JSON_TYPES: dict[type, str] = {
     float: "'integer', 'real'",
     str: "'text'",
 }
+# Bound parameters per IN (...) list, well under SQLite's limit of 32766.
+_IN_CHUNK = 500
 # Errors that mean "try again later" rather than a bug in the statement.
 _UNAVAILABLE_CODES = frozenset(
     {
@@ -232,6 +234,29 @@ def claim_inbox(conn: sqlite3.Connection, consumer: str, event_id: str, now: dat
         (consumer, event_id, now.isoformat()),
     )
     return cur.rowcount == 1
+
+
+def claim_inbox_many(
+    conn: sqlite3.Connection, consumer: str, event_ids: Sequence[str], now: datetime
+) -> set[str]:
+    """Record the ids not handled yet, in one statement per chunk; return them."""
+    wanted = list(dict.fromkeys(event_ids))
+    handled: set[str] = set()
+    for first in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[first : first + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN ({marks})",  # noqa: S608
+            (consumer, *chunk),
+        ).fetchall()
+        handled.update(row[0] for row in rows)
+    claimed = [event_id for event_id in wanted if event_id not in handled]
+    stamp = now.isoformat()
+    conn.executemany(
+        "INSERT INTO inbox (consumer, event_id, handled_at) VALUES (?, ?, ?)",
+        [(consumer, event_id, stamp) for event_id in claimed],
+    )
+    return set(claimed)
 
 
 def outbox_pending(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:

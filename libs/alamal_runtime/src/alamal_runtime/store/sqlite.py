@@ -256,3 +256,9 @@ class _SqliteUnitOfWork(EmittingUnitOfWork):
         """Record the event as handled by `consumer`; False if it already was."""
         self._check()
         return await self._store._write(lambda c: ops.claim_inbox(c, consumer, event_id, utc_now()))
+
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Record the ids `consumer` has not handled yet; return them."""
+        self._check()
+        ids = list(event_ids)
+        return await self._store._write(lambda c: ops.claim_inbox_many(c, consumer, ids, utc_now()))
