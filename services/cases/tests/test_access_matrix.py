@@ -98,12 +98,28 @@ LOADS = {"coord": OK, "coord_other": EMPTY} | dict.fromkeys(
     ("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
 )
 
+APPROVALS = {"coord": OK, "coord_other": EMPTY} | dict.fromkeys(
+    ("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
+)
+ONE_HOLDER = {"holder": OK, "coord": OK, "coord_other": EMPTY} | dict.fromkeys(
+    ("father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
+)
+"""A list of one trusted person's cases: herself, or a coordinator (of her wijk, to see them)."""
+
 AUDIT = {"coord": OK, "admin": OK} | dict.fromkeys(
     ("holder", "father", "other_tp", "operator", "funder"), FORBIDDEN
 )
 
 CELLS: list[tuple[Cell, dict[str, str]]] = [
     (Cell("read audit", "GET", "/audit?family_id={family_id}"), AUDIT),
+    (Cell("approvals inbox", "GET", "/approvals", list_key="case_id"), APPROVALS),
+    (Cell("agenda", "GET", "/agenda", list_key="case_id"), LISTS),
+    (
+        Cell("agenda of one", "GET", "/agenda?trusted_person_id={holder_id}", list_key="case_id"),
+        ONE_HOLDER,
+    ),
+    (Cell("caseload of one", "GET", "/caseloads/{holder_id}", list_key="case_id"), ONE_HOLDER),
+    (Cell("timeline", "GET", "/cases/{case_id}/timeline"), READ_CASE),
     (Cell("list cases of family", "GET", "/cases?family_id={family_id}", list_key="id"), BY_FAMILY),
     (Cell("read case", "GET", "/cases/{case_id}"), READ_CASE),
     (Cell("close case", "POST", "/cases/{case_id}/close", {"outcome_codes": ["done"]}), CLOSE),
@@ -290,7 +306,11 @@ async def test_role_by_endpoint(
     got: dict[str, str] = {}
     for persona in PERSONAS:
         world = await make_world(cases_store, cell, holder.user_id, father.user_id)
-        values = {**world.__dict__, "today": local_today(datetime.now(UTC)).isoformat()}
+        values = {
+            **world.__dict__,
+            "today": local_today(datetime.now(UTC)).isoformat(),
+            "holder_id": holder.user_id,
+        }
         body = None
         if cell.body is not None:
             body = {

@@ -7,12 +7,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import pytest
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from alamal_gateway.accounts import USERS
 from alamal_gateway.login_guard import AUDIT
 from alamal_gateway.passwords import hash_password, verify_password
 from alamal_gateway.sessions import SESSIONS, SessionStore, session_key
+from alamal_gateway.web.security import SecurityHeaders
 from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 
@@ -66,10 +72,10 @@ async def test_wrong_password_is_refused_and_audited_without_secrets(
     async with browser(gateway_app, address="10.0.1.3") as client:
         answer = await log_in(client, "audit-me", "Wrong-Password-123")
         assert answer.status_code == 401
-        assert "De gebruikersnaam of het wachtwoord klopt niet." in answer.text
+        assert "Inloggen is niet gelukt." in answer.text
         unknown = await log_in(client, "nobody-here", "Wrong-Password-123")
         assert unknown.status_code == 401
-        assert unknown.text.count("klopt niet") == 1  # the same answer: no account enumeration
+        assert unknown.text.count("Inloggen is niet gelukt") == 1  # no account enumeration
     records = [r.data for r in await store.find(AUDIT, limit=1000)]
     mine = [r for r in records if r["user_id"] == user.id]
     assert [r["outcome"] for r in mine] == ["bad-credentials"]
@@ -88,7 +94,8 @@ async def test_lockout_after_repeated_failures_even_with_the_right_password(
             assert (await log_in(client, user.username, "Wrong-Password-123")).status_code == 401
         locked = await log_in(client, user.username, PASSWORD)
         assert locked.status_code == 401
-        assert "Te veel pogingen" in locked.text
+        # The same words as a wrong password: a lockout does not confirm the account exists.
+        assert "Inloggen is niet gelukt" in locked.text
         assert SESSION not in locked.headers.get("set-cookie", "")
     outcomes = [r.data["outcome"] for r in await store.find(AUDIT, {"user_id": user.id})]
     assert "locked" in outcomes
@@ -99,10 +106,11 @@ async def test_rate_limit_per_address(gateway_app: FastAPI, make_user: Callable[
     async with browser(gateway_app, address="10.0.1.5") as client:
         for i in range(25):  # login_ip_max_attempts=25 in the test settings
             answer = await log_in(client, f"guess-{i}", "Wrong-Password-123")
-            assert "Te veel pogingen" not in answer.text
+            assert answer.status_code == 401
         refused = await log_in(client, user.username, PASSWORD)
         assert refused.status_code == 401
-        assert "Te veel pogingen" in refused.text
+        assert "Inloggen is niet gelukt." in refused.text  # the words of a wrong password
+        assert SESSION not in refused.headers.get("set-cookie", "")
     async with browser(gateway_app, address="10.0.1.6") as other:
         assert (await log_in(other, user.username, PASSWORD)).status_code == 303
 
@@ -178,6 +186,27 @@ async def test_security_headers_on_every_page(gateway_app: FastAPI) -> None:
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["cache-control"] == "no-store"
     assert "<script" not in answer.text
+    assert "strict-transport-security" not in answer.headers  # not the production profile
+
+
+@pytest.mark.parametrize(
+    ("hsts", "base", "expected"),
+    [
+        (True, "https://gw.test", True),
+        (True, "http://gw.test", False),
+        (False, "https://gw.test", False),
+    ],
+)
+async def test_hsts_only_in_production_and_only_over_https(
+    hsts: bool, base: str, expected: bool
+) -> None:
+    app = Starlette(routes=[Route("/", lambda _: PlainTextResponse("ok"))])
+    wrapped = SecurityHeaders(app, hsts=hsts)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url=base) as c:
+        answer = await c.get("/")
+    assert ("strict-transport-security" in answer.headers) is expected
+    if expected:
+        assert answer.headers["strict-transport-security"].startswith("max-age=31536000")
 
 
 async def test_admin_creates_a_user_who_can_then_log_in(

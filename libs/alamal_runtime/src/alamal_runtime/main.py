@@ -17,12 +17,25 @@ def serve[S: ServiceSettings](
     """Read settings from the environment and serve the app until SIGINT/SIGTERM."""
     settings = settings_type()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(
-        create_app(settings),
+    uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
+
+
+def uvicorn_config(settings: ServiceSettings, app: FastAPI) -> uvicorn.Config:
+    """How uvicorn serves a service: forwarded headers only from the proxies named in settings.
+
+    uvicorn's own default trusts X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS), so
+    any local process could pick the client address per request (and dodge a per-address
+    login limit). Here nothing is trusted unless `forwarded_allow_ips` names the proxy.
+    """
+    trusted = [part.strip() for part in settings.forwarded_allow_ips.split(",") if part.strip()]
+    return uvicorn.Config(
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or [],
     )

@@ -41,6 +41,13 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    forwarded_allow_ips: str = Field(
+        default="",
+        pattern=r"^[0-9A-Fa-f.:/, ]{0,400}$",
+        description="Comma-separated addresses or networks of trusted reverse proxies whose"
+        " X-Forwarded-For/-Proto are believed; empty (the default) trusts no forwarder, so no"
+        " client can choose the address it is seen with",
+    )
 
     @model_validator(mode="after")
     def _require_token_key(self) -> ServiceSettings:

@@ -7,12 +7,15 @@ from fastapi import FastAPI
 from alamal_cases import (
     api,
     audit_api,
+    coordination_api,
+    coordination_store,
     handlers,
     plan_api,
     plan_store,
     referral_store,
     referrals_api,
     store,
+    timeline_api,
     visits_api,
 )
 from alamal_cases.settings import CasesSettings
@@ -51,6 +54,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)
     runtime.on_start(plan_store.prepare)
+    runtime.on_start(coordination_store.prepare)
     runtime.on_start(prepare_audit)
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
@@ -64,5 +68,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             plan_api.router,
             referrals_api.router,
             audit_api.router,
+            coordination_api.router,
+            timeline_api.router,
         ],
     )

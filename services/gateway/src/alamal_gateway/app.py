@@ -128,7 +128,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
     static = str(resources.files("alamal_gateway").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static), name="static")
     errors.install(app)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hsts=settings.profile == "prod")
     return app
 
 

@@ -10,11 +10,12 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_
 
 from alamal_contracts.codes import Project, Wijk
 from alamal_intake.domain import KEEP, Family, Reassign, UpdateFamily
+from alamal_intake.hygiene import clean_note
 from alamal_intake.schemas import AddressIn, Language, MemberIn, Strict, _unique
 from alamal_runtime.http import DomainView
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{6,20}$")]
-Notes = Annotated[str, StringConstraints(max_length=4000)]
+Notes = Annotated[str, StringConstraints(max_length=4000), AfterValidator(clean_note)]
 
 
 class UpdateFamilyIn(Strict):

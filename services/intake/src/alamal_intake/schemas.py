@@ -18,11 +18,16 @@ from alamal_intake.domain import (
     Member,
     RegisterFamily,
 )
+from alamal_intake.hygiene import clean_name
 from alamal_runtime.http import DomainView
 
 TextVersion = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(clean_name),
+]
 
 
 def _not_in_future(year: int) -> int:
@@ -73,7 +78,11 @@ class MemberIn(Strict):
 class AddressIn(Strict):
     """A Dutch postal address."""
 
-    street: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    street: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        AfterValidator(clean_name),
+    ]
     house_number: Annotated[
         str,
         StringConstraints(
@@ -81,7 +90,11 @@ class AddressIn(Strict):
         ),
     ]
     postcode: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3} ?[A-Z]{2}$")]
-    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    city: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
+        AfterValidator(clean_name),
+    ]
 
     def to_domain(self) -> Address:
         """The domain value."""

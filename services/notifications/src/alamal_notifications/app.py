@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from alamal_notifications import (
 )
 from alamal_notifications.deps import Services
 from alamal_notifications.dispatcher import Dispatcher
+from alamal_notifications.endpoint_metrics import DisabledEndpointsGauge
 from alamal_notifications.handlers import Handlers
 from alamal_notifications.metrics import DeliveryMetrics
 from alamal_notifications.recording import Recorder
@@ -73,6 +75,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
         settings=settings,
         tracer=runtime.telemetry.tracer_provider.get_tracer("alamal.notifications"),
     )
+    disabled_gauge = DisabledEndpointsGauge(runtime.store, runtime.telemetry.meter_provider)
     handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
@@ -100,9 +103,12 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
         # stops (letting requests in flight finish) before the store closes.
         async with service_lifespan(app_):
             await dispatcher.start()
+            gauge = asyncio.create_task(disabled_gauge.run(), name="endpoint-metrics")
             try:
                 yield
             finally:
+                gauge.cancel()
+                await asyncio.gather(gauge, return_exceptions=True)
                 await dispatcher.stop()
                 await sender.aclose()
 

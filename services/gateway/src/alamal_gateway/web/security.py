@@ -22,11 +22,21 @@ HEADERS = {
 }
 
 
-class SecurityHeaders:
-    """Adds the headers above and `Server-Timing`; pages (not assets) get `no-store`."""
+HSTS = "max-age=31536000; includeSubDomains"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """Adds the headers above and `Server-Timing`; pages (not assets) get `no-store`.
+
+    With `hsts` (the production profile), answers over HTTPS also carry
+    `Strict-Transport-Security`, so a browser never again tries the site over plain HTTP.
+    Behind a TLS proxy the scheme is HTTPS only when the proxy is trusted
+    (`forwarded_allow_ips`).
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
@@ -34,6 +44,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         is_static = str(scope.get("path", "")).startswith("/static/")
+        hsts = self.hsts and scope.get("scheme") == "https"
         started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
@@ -43,6 +54,8 @@ class SecurityHeaders:
                     headers.setdefault(name, value)
                 if not is_static:
                     headers["Cache-Control"] = "no-store"
+                if hsts:
+                    headers["Strict-Transport-Security"] = HSTS
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
             await send(message)
