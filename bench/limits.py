@@ -180,6 +180,17 @@ async def wait_http(url: str, within: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {within}s")
 
 
+async def post(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """POST, once more if the server closed a kept-alive connection just as it was reused
+    (uvicorn drops idle connections after 5 s; on a loaded machine that race happens)."""
+    try:
+        return await client.post(url, json=body, headers=headers)
+    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+        return await client.post(url, json=body, headers=headers)
+
+
 async def hammer(
     client: httpx.AsyncClient,
     url: str,
@@ -196,13 +207,13 @@ async def hammer(
     async def worker() -> None:
         for _ in remaining:
             started = time.perf_counter()
-            response = await client.post(url, json=body, headers=headers)
+            response = await post(client, url, body, headers)
             latencies.append(time.perf_counter() - started)
             if response.status_code != 201:
                 raise RuntimeError(f"POST {url}: {response.status_code} {response.text[:200]}")
 
     for _ in range(min(concurrency, 20)):  # warm-up: connections and first requests
-        await client.post(url, json=body, headers=headers)
+        await post(client, url, body, headers)
     wall = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return requests / (time.perf_counter() - wall), latencies

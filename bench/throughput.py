@@ -23,7 +23,7 @@ from alamal_reporting.domain.facts import FAMILIES
 from alamal_runtime.auth import Role, mint_token
 from alamal_stack.runner import EmbeddedStack
 from alamal_stack.services import select_services
-from bench.limits import bare_endpoint_limit, hammer, kafka_limit, sqlite_limits
+from bench.limits import bare_endpoint_limit, hammer, kafka_limit, post, sqlite_limits
 from bench.observe import ProjectionWatcher, inbox_count, machine, percentile, rss_mib
 from bench.reporting import _publish, synthetic_events
 from bench.webhooks import run_webhooks
@@ -158,7 +158,7 @@ async def _paced(
     tasks = []
 
     async def one() -> None:
-        response = await client.post(url, json=body, headers=headers)
+        response = await post(client, url, body, headers)
         if response.status_code != 201:
             raise RuntimeError(f"registration failed: {response.status_code}")
         answered[response.json()["id"]] = time.perf_counter()
