@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--families", type=int, default=200, help="registrations to time")
     parser.add_argument("--visits", type=int, default=500, help="visits to log")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--registrations", type=int, default=2000, help="at --concurrency")
+    parser.add_argument("--registrations", type=int, default=1000, help="at --concurrency")
     parser.add_argument("--paced-rate", type=float, default=50.0, help="families/s")
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="before reading RSS")

@@ -71,7 +71,13 @@ def registration_body(trusted_person_id: str | None) -> dict[str, Any]:
 
 def _headers(stack: EmbeddedStack, user: str) -> dict[str, str]:
     private = Path(stack.keys.signing).read_text(encoding="ascii")
-    token = mint_token(private, user_id=user, role=Role.TRUSTED_PERSON, wijken={"overvecht"})
+    token = mint_token(
+        private,
+        user_id=user,
+        role=Role.TRUSTED_PERSON,
+        wijken={"overvecht"},
+        ttl_seconds=3600,  # a loaded machine can take longer than a service token lives
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -77,9 +77,16 @@ def is_unavailable(exc: sqlite3.Error) -> bool:
     return code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
 
 
-def connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str, *, busy_timeout_ms: int, read_only: bool = False, check_same_thread: bool = True
+) -> sqlite3.Connection:
     """Open a connection in explicit-transaction mode with durable settings."""
-    conn = sqlite3.connect(path, autocommit=True, timeout=busy_timeout_ms / 1000)
+    conn = sqlite3.connect(
+        path,
+        autocommit=True,
+        timeout=busy_timeout_ms / 1000,
+        check_same_thread=check_same_thread,
+    )
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
@@ -108,30 +115,54 @@ def rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def commit(conn: sqlite3.Connection, emitted: Sequence[OutboxMessage], now: datetime) -> None:
-    """Store the emitted messages in emit order, then commit."""
-    if emitted:
-        rows = [
-            (
-                m.id,
-                m.topic,
-                m.key,
-                m.value,
-                json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in m.headers]),
-                json.dumps(dict(m.trace_carrier)),
-                now.isoformat(),
-            )
-            for m in emitted
-        ]
-        try:
-            conn.executemany(
-                "INSERT INTO outbox (id, topic, key, value, headers, trace_carrier, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateError("an emitted event id is already in the outbox") from exc
+_SAVEPOINT = "unit_of_work"
+
+
+def savepoint(conn: sqlite3.Connection) -> None:
+    """Start a unit of work inside the open transaction."""
+    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+
+
+def release(conn: sqlite3.Connection) -> None:
+    """Keep the unit of work's changes in the transaction."""
+    conn.execute(f"RELEASE {_SAVEPOINT}")
+
+
+def rollback_to_savepoint(conn: sqlite3.Connection) -> None:
+    """Undo the unit of work's changes, leaving the rest of the transaction as it was."""
+    conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+    conn.execute(f"RELEASE {_SAVEPOINT}")
+
+
+def commit(conn: sqlite3.Connection) -> None:
+    """Commit the open transaction (with synchronous=FULL: fsync of the WAL)."""
     conn.execute("COMMIT")
+
+
+def store_outbox(conn: sqlite3.Connection, emitted: Sequence[OutboxMessage], now: datetime) -> None:
+    """Store the emitted messages in emit order."""
+    if not emitted:
+        return
+    rows = [
+        (
+            m.id,
+            m.topic,
+            m.key,
+            m.value,
+            json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in m.headers]),
+            json.dumps(dict(m.trace_carrier)),
+            now.isoformat(),
+        )
+        for m in emitted
+    ]
+    try:
+        conn.executemany(
+            "INSERT INTO outbox (id, topic, key, value, headers, trace_carrier, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateError("an emitted event id is already in the outbox") from exc
 
 
 def _record(row: tuple[str, int, str]) -> Record:
@@ -284,17 +315,11 @@ def outbox_pending(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
 
 
 def outbox_mark_sent(conn: sqlite3.Connection, seqs: Sequence[int], now: datetime) -> None:
-    """Mark messages published, in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(
-            "UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL",
-            [(now.isoformat(), seq) for seq in seqs],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
+    """Mark messages published (inside the caller's transaction)."""
+    conn.executemany(
+        "UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL",
+        [(now.isoformat(), seq) for seq in seqs],
+    )
 
 
 def outbox_backlog(conn: sqlite3.Connection) -> int:
