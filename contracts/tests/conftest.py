@@ -31,6 +31,8 @@ from alamal_contracts.events import (
     FamilyRegistered,
     GoalUpdated,
     MemberCount,
+    PartnerChanged,
+    PartnerRegistered,
     PartnerStatusReported,
     ReferralEscalated,
     ReferralUpdated,
@@ -137,6 +139,12 @@ def make_events() -> list[EventBase]:
             partner_id=PARTNER,
             reason=EndpointDisabledReason.GONE,
             disabled_at=AT,
+        ),
+        PartnerRegistered(
+            partner_id=PARTNER, kind=PartnerKind.YOUTH_CARE, active=True, revision=1, changed_at=AT
+        ),
+        PartnerChanged(
+            partner_id=PARTNER, kind=PartnerKind.POLICE, active=False, revision=2, changed_at=AT
         ),
     ]
 

@@ -17,6 +17,8 @@ REFERRAL_UPDATED: Final = "cases.referral-updated.v1"
 GOAL_UPDATED: Final = "cases.goal-updated.v1"
 PARTNER_STATUS_REPORTED: Final = "notifications.partner-status-reported.v1"
 ENDPOINT_DISABLED: Final = "notifications.endpoint-disabled.v1"
+PARTNER_REGISTERED: Final = "notifications.partner-registered.v1"
+PARTNER_CHANGED: Final = "notifications.partner-changed.v1"
 
 ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     FAMILY_REGISTERED,
@@ -30,6 +32,8 @@ ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     GOAL_UPDATED,
     PARTNER_STATUS_REPORTED,
     ENDPOINT_DISABLED,
+    PARTNER_REGISTERED,
+    PARTNER_CHANGED,
 )
 
 _SERVICE_PATTERN: Final = re.compile(r"^[a-z][a-z0-9-]*$")

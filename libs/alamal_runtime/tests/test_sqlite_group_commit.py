@@ -174,12 +174,16 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
+def _start_writer(path: Path) -> subprocess.Popen[str]:
+    args = [sys.executable, "-c", _CONCURRENT_UNITS_THEN_REPORT, str(path)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)  # noqa: S603
+
+
 async def test_every_unit_that_returned_survives_a_sigkill_of_concurrent_writers(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "crash.sqlite3"
-    args = [sys.executable, "-c", _CONCURRENT_UNITS_THEN_REPORT, str(path)]
-    writer = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    writer = _start_writer(path)
     assert writer.stdout is not None
     reported: set[int] = set()
     for line in writer.stdout:

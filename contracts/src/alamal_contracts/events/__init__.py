@@ -27,7 +27,13 @@ from alamal_contracts.events.intake import (
     FamilyRegistered,
     MemberCount,
 )
-from alamal_contracts.events.notifications import EndpointDisabled, PartnerStatusReported
+from alamal_contracts.events.notifications import (
+    EndpointDisabled,
+    PartnerChanged,
+    PartnerFact,
+    PartnerRegistered,
+    PartnerStatusReported,
+)
 
 EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     FamilyRegistered,
@@ -41,6 +47,8 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     GoalUpdated,
     PartnerStatusReported,
     EndpointDisabled,
+    PartnerRegistered,
+    PartnerChanged,
 )
 
 EVENTS: Final[Mapping[str, type[EventBase]]] = MappingProxyType({m.TOPIC: m for m in EVENT_MODELS})
@@ -69,6 +77,9 @@ __all__ = [
     "MemberCount",
     "OperationalEvent",
     "Part",
+    "PartnerChanged",
+    "PartnerFact",
+    "PartnerRegistered",
     "PartnerStatusReported",
     "ReferralEscalated",
     "ReferralUpdated",

@@ -17,6 +17,7 @@ from fastapi import Header
 
 from alamal_runtime.auth import Principal
 from alamal_runtime.store import Record, Store, UnitOfWork
+from alamal_runtime.telemetry import tag_ids
 
 ACCESS_AUDIT = "access_audit"
 REASON_PATTERN = r"^[a-z0-9-]{1,40}$"
@@ -54,6 +55,8 @@ class AccessAudit:
     """None only for a refused registration or search, which name no family."""
     outcome: AuditOutcome
     reason: str
+    refusal: str | None = None
+    """Why a refused attempt was refused: a code of the service's own (None when allowed)."""
 
 
 def entry(
@@ -64,6 +67,7 @@ def entry(
     outcome: AuditOutcome,
     reason: str,
     now: datetime,
+    refusal: str | None = None,
 ) -> AccessAudit:
     """A new audit record for `principal`'s attempt."""
     return AccessAudit(
@@ -75,11 +79,13 @@ def entry(
         family_id=family_id,
         outcome=outcome,
         reason=reason,
+        refusal=refusal,
     )
 
 
 async def write_audit(uow: UnitOfWork, record: AccessAudit) -> None:
     """Store an audit record inside a unit of work (the same one as the write it audits)."""
+    tag_ids(family_id=record.family_id)  # every access to a family can be found in the traces
     await uow.insert(
         ACCESS_AUDIT,
         record.id,
@@ -92,6 +98,7 @@ async def write_audit(uow: UnitOfWork, record: AccessAudit) -> None:
             "family_id": record.family_id,
             "outcome": record.outcome.value,
             "reason": record.reason,
+            "refusal": record.refusal,
         },
     )
 
@@ -114,6 +121,7 @@ def audit_from_record(record: Record) -> AccessAudit:
         family_id=d["family_id"],
         outcome=AuditOutcome(d["outcome"]),
         reason=d["reason"],
+        refusal=d.get("refusal"),
     )
 
 

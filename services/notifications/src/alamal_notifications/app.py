@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from alamal_contracts.topics import (
     CONSENT_CHANGED,
     ENDPOINT_DISABLED,
+    FAMILY_REGISTERED,
+    PARTNER_CHANGED,
+    PARTNER_REGISTERED,
     PARTNER_STATUS_REPORTED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
@@ -22,6 +25,7 @@ from alamal_notifications import (
     endpoints_api,
     messages,
     partner_api,
+    partner_facts,
     partners_api,
     store,
 )
@@ -44,7 +48,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime = ServiceRuntime(
         settings,
         service="notifications",
-        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED],
+        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED, PARTNER_REGISTERED, PARTNER_CHANGED],
         telemetry=telemetry,
     )
 
@@ -79,9 +83,11 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
+    runtime.on_start(partner_facts.announce_at_start)
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
     runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
+    runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     app = runtime.create_app(
         title="Al Amal notifications",
         routers=[

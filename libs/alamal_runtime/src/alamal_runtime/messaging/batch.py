@@ -27,6 +27,7 @@ from opentelemetry import propagate, trace
 from alamal_contracts.envelope import CloudEvent, EnvelopeError, from_kafka
 from alamal_runtime.messaging.consumer import Delivery, EventProcessor, Outcome
 from alamal_runtime.store import Store, StoreUnavailableError, UnitOfWork
+from alamal_runtime.telemetry import tag_event_ids
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +167,7 @@ class BatchProcessor:
                         event_id=item.event.id, event_type=item.event.type
                     ),
                 ):
+                    tag_event_ids(item.event.data)
                     try:
                         await item.processor.handler(item.event, uow)
                     except StoreUnavailableError:
