@@ -1,12 +1,13 @@
-"""Bar charts of report tables (matplotlib, Agg, no display), respecting suppression."""
+"""Bar charts of report tables (matplotlib, Agg, no display), respecting suppression.
+
+matplotlib (with numpy, ~50 MiB resident) is imported on the first chart, not at start-up: most
+reporting processes never draw one.
+"""
 
 from __future__ import annotations
 
 import io
 from typing import Final, Literal
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from alamal_reporting.domain.suppression import SUPPRESSED
 from alamal_reporting.domain.tables import Table
@@ -32,6 +33,9 @@ def bars(table: Table) -> list[tuple[str, float, str]]:
 
 def bar_chart(table: Table, *, title: str, fmt: ChartFormat = "png") -> bytes:
     """The table's first column as bars; a suppressed bar is left out and marked `<5`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # loaded here, see above
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
