@@ -21,21 +21,27 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
+
+import structlog
 
 from alamal_runtime.store import _sqlite_ops as ops
 from alamal_runtime.store._common import check_not_nested
 from alamal_runtime.store.base import StoreError, StoreUnavailableError
 
+log = structlog.get_logger(__name__)
+
 
 class Group:
     """Units of work sharing one transaction; `committed` resolves when it commits or fails."""
 
-    __slots__ = ("broken", "commit_queued", "committed", "emitted")
+    __slots__ = ("broken", "commit_queued", "committed", "deleted", "emitted")
 
     def __init__(self) -> None:
         self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.emitted = False
+        self.deleted = False
         self.broken = False
         self.commit_queued = False
 
@@ -201,9 +207,28 @@ class Writer:
                     failure or StoreUnavailableError("SQLite commit interrupted; retry the unit")
                 )
             raise
+        if group.deleted:
+            await self._checkpoint()
         group.committed.set_result(None)
         if group.emitted:
             self.on_outbox_committed()
+
+    async def _checkpoint(self) -> None:
+        """After a commit that deleted: the deleted content is zeroed in the database
+        (`secure_delete`), and the WAL, which still holds the old page images, is truncated
+        before the units of work return."""
+        if self._path == ":memory:":
+            return
+        conn = self.connection
+        try:
+            done = await self.call(lambda: ops.checkpoint(conn))
+        except (StoreError, sqlite3.Error) as exc:  # the commit stands; the next one retries
+            log.warning("wal_checkpoint_failed", error=type(exc).__name__)
+            return
+        if not done:
+            # Only another process reading the file blocks it; the next deletion tries again,
+            # and the last connection to close checkpoints and removes the WAL.
+            log.warning("wal_checkpoint_busy", store=Path(self._path).name)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -24,6 +24,7 @@ from alamal_runtime.store._common import (
     check_field,
     check_fields,
     check_limit,
+    check_where,
     normalize_filter,
     utc_now,
 )
@@ -71,10 +72,8 @@ class SqliteStore(Store):
         return self._writer
 
     async def _write[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a statement of the caller's unit of work (inline: it holds the write lock)."""
+        """Run a statement on the writer connection, inline (the caller holds the write lock)."""
         conn = self._open_writer().connection
-        if not conn.in_transaction:  # SQLite rolled it back (disk full, I/O error): no autocommit
-            raise StoreUnavailableError("SQLite rolled back the transaction; retry the unit")
         return mapped(lambda: fn(conn))
 
     async def _offload[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -180,8 +179,9 @@ class SqliteStore(Store):
                 yield uow
             finally:
                 emitted = uow.finish()
-            await self._write(lambda c: ops.store_outbox(c, emitted, utc_now()))
+            await uow._run(lambda c: ops.store_outbox(c, emitted, utc_now()))
             group.emitted |= bool(emitted)
+            group.deleted |= uow.deleted
 
     async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
         """Unsent outbox messages, oldest first."""
@@ -204,20 +204,29 @@ class SqliteStore(Store):
 class _SqliteUnitOfWork(EmittingUnitOfWork):
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
+        self.deleted = False
+        """Whether this unit of work deleted anything (then the WAL is checkpointed after it)."""
         super().__init__()
+
+    async def _run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a statement of this unit of work inline on the writer connection."""
+        conn = self._store._open_writer().connection
+        if not conn.in_transaction:  # SQLite rolled it back (disk full, I/O error): no autocommit
+            raise StoreUnavailableError("SQLite rolled back the transaction; retry the unit")
+        return mapped(lambda: fn(conn))
 
     async def get(self, collection: str, doc_id: str) -> Record | None:
         """Read one document, including this unit of work's own writes."""
         self._check()
         check_collection(collection)
-        return await self._store._write(lambda c: ops.get(c, collection, doc_id))
+        return await self._run(lambda c: ops.get(c, collection, doc_id))
 
     async def insert(self, collection: str, doc_id: str, data: Doc) -> Record:
         """Insert a new document at version 1; DuplicateError if the id exists."""
         self._check()
         check_collection(collection)
         check_doc(data)
-        return await self._store._write(lambda c: ops.insert(c, collection, doc_id, data))
+        return await self._run(lambda c: ops.insert(c, collection, doc_id, data))
 
     async def replace(
         self, collection: str, doc_id: str, data: Doc, *, expected_version: int
@@ -226,23 +235,43 @@ class _SqliteUnitOfWork(EmittingUnitOfWork):
         self._check()
         check_collection(collection)
         check_doc(data)
-        return await self._store._write(
-            lambda c: ops.replace(c, collection, doc_id, data, expected_version)
-        )
+        return await self._run(lambda c: ops.replace(c, collection, doc_id, data, expected_version))
 
     async def delete_all(self, collection: str) -> int:
         """Delete every document of the collection in this unit of work; return how many."""
         self._check()
         check_collection(collection)
+        self.deleted = True
         return await self._store._offload(lambda c: ops.delete_all(c, collection))
+
+    async def delete(self, collection: str, doc_id: str) -> bool:
+        """Delete one document in this unit of work; False if there was none."""
+        self._check()
+        check_collection(collection)
+        self.deleted = True
+        return await self._run(lambda c: ops.delete(c, collection, doc_id))
+
+    async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
+        """Delete the documents equal to `where` in this unit of work; return how many."""
+        self._check()
+        check_collection(collection)
+        filters = check_where(where)
+        self.deleted = True
+        return await self._run(lambda c: ops.delete_where(c, collection, filters))
+
+    async def delete_published(self, key: str) -> int:
+        """Delete the published outbox messages with this key; return how many."""
+        self._check()
+        self.deleted = True
+        return await self._run(lambda c: ops.delete_published(c, key))
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""
         self._check()
-        return await self._store._write(lambda c: ops.claim_inbox(c, consumer, event_id, utc_now()))
+        return await self._run(lambda c: ops.claim_inbox(c, consumer, event_id, utc_now()))
 
     async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Record the ids `consumer` has not handled yet; return them."""
         self._check()
         ids = list(event_ids)
-        return await self._store._write(lambda c: ops.claim_inbox_many(c, consumer, ids, utc_now()))
+        return await self._run(lambda c: ops.claim_inbox_many(c, consumer, ids, utc_now()))
