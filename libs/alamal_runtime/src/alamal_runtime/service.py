@@ -166,6 +166,7 @@ class ServiceRuntime:
                 processors=self._processors,
                 group_id=self.consumer_group,
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=self.settings.fetch_max_wait_ms(),
                 tracer=self.telemetry.tracer_provider.get_tracer("alamal.consumer"),
             )
             self._subscribed = True
