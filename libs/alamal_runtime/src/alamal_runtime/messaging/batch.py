@@ -155,8 +155,9 @@ class BatchProcessor:
 
     async def _in_one_unit(self, parsed: list[_Parsed]) -> dict[int, Outcome]:
         assert self._store is not None  # noqa: S101 - parsed is empty without processors
-        outcomes: dict[int, Outcome] = {}
-        async with self._store.transaction() as uow:
+
+        async def work(uow: UnitOfWork) -> dict[int, Outcome]:
+            outcomes: dict[int, Outcome] = {}
             fresh = await _claim_all(uow, parsed)
             for item in parsed:
                 new = fresh[item.processor.consumer]
@@ -164,27 +165,34 @@ class BatchProcessor:
                     outcomes[item.index] = Outcome.DUPLICATE
                     continue
                 new.discard(item.event.id)  # a second copy in the same batch is a duplicate
-                # By hand rather than two `with` blocks: this runs for every event of a batch,
-                # and the generator-based context managers cost as much as the handler.
-                span, token = self._start_span(item.delivery)
-                bound = structlog.contextvars.bind_contextvars(
-                    event_id=item.event.id, event_type=item.event.type
-                )
-                try:
-                    tag_event_ids(item.event.data, span)
-                    await item.processor.handler(item.event, uow)
-                except StoreUnavailableError:
-                    raise
-                except Exception as exc:
-                    raise _HandlerFailedError(item.index) from exc
-                finally:
-                    structlog.contextvars.reset_contextvars(**bound)
-                    otel_context.detach(token)
-                    span.end()
+                await self._handle_one(item, uow)
                 outcomes[item.index] = Outcome.HANDLED
+            return outcomes
+
+        # Re-run from the start after a transient conflict (MongoDB), like a single event.
+        outcomes = await self._store.with_transaction(work)
         handled = sum(1 for o in outcomes.values() if o is Outcome.HANDLED)
         log.info("batch_handled", handled=handled, duplicates=len(outcomes) - handled)
         return outcomes
+
+    async def _handle_one(self, item: _Parsed, uow: UnitOfWork) -> None:
+        # By hand rather than two `with` blocks: this runs for every event of a batch, and the
+        # generator-based context managers cost as much as the handler.
+        span, token = self._start_span(item.delivery)
+        bound = structlog.contextvars.bind_contextvars(
+            event_id=item.event.id, event_type=item.event.type
+        )
+        try:
+            tag_event_ids(item.event.data, span)
+            await item.processor.handler(item.event, uow)
+        except StoreUnavailableError:
+            raise  # a transient conflict (re-run) or the store down (redelivered)
+        except Exception as exc:
+            raise _HandlerFailedError(item.index) from exc
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+            otel_context.detach(token)
+            span.end()
 
     def _start_span(self, delivery: Delivery) -> tuple[trace.Span, Token[Context]]:
         """Start an event's consumer span, a child of the span that emitted the event (one

@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed outbox messages in order per key, then marks them sent.
+"""The outbox relay: publishes committed outbox messages in commit order per key, then marks them
+sent.
 
 A batch is handed to the producer without awaiting each acknowledgement in turn. Order per key
 is kept because a key's messages go out in waves: each wave holds at most one message per key,
@@ -76,7 +77,7 @@ class OutboxRelay:
         Raises the first failure after marking what did go out, so it is not re-sent.
         """
         records = await self._store.outbox_pending(self._batch_size)
-        sent: list[int] = []
+        sent: list[OutboxRecord] = []
         try:
             for wave in waves(records):
                 await self._publish_wave(wave, sent)
@@ -86,7 +87,7 @@ class OutboxRelay:
                 self.published += len(sent)
         return len(sent)
 
-    async def _publish_wave(self, wave: list[OutboxRecord], sent: list[int]) -> None:
+    async def _publish_wave(self, wave: list[OutboxRecord], sent: list[OutboxRecord]) -> None:
         """Send a wave without awaiting acknowledgements in turn and add the acknowledged seqs
         to `sent`; once the wave has settled, raise its first failure, if any."""
         acks: list[Awaitable[object]] = []
@@ -99,7 +100,7 @@ class OutboxRelay:
                 break
         results = await asyncio.gather(*acks, return_exceptions=True)
         handed_over = zip(wave[: len(results)], results, strict=True)
-        sent.extend(r.seq for r, res in handed_over if not isinstance(res, BaseException))
+        sent.extend(r for r, res in handed_over if not isinstance(res, BaseException))
         failure = failure or next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
             raise failure

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from alamal_runtime.store._common import (
@@ -18,51 +14,28 @@ from alamal_runtime.store._common import (
     utc_now,
 )
 from alamal_runtime.store._mongo_codec import (
-    COUNTERS,
     INBOX,
     OUTBOX,
-    OUTBOX_COUNTER,
+    Db,
+    Session,
     inbox_doc,
     mapped_errors,
-    outbox_docs,
     record,
 )
 from alamal_runtime.store.base import (
     Doc,
     DuplicateError,
-    OutboxMessage,
     Record,
     Scalar,
     StaleWriteError,
-    StoreUnavailableError,
+    TransientStoreError,
 )
-
-type Db = AsyncDatabase[dict[str, Any]]
-type Session = AsyncClientSession
-
 
 _DUPLICATE_KEY = 11000
 
 
 def _has_duplicate_key(exc: BulkWriteError) -> bool:
     return any(e.get("code") == _DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
-
-
-async def store_outbox(db: Db, session: Session, emitted: Sequence[OutboxMessage]) -> None:
-    """Number the emitted messages from the counter and insert them, in the transaction."""
-    counter = await db[COUNTERS].find_one_and_update(
-        {"_id": OUTBOX_COUNTER},
-        {"$inc": {"seq": len(emitted)}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-        session=session,
-    )
-    if counter is None:  # cannot happen: an upsert returning the document after the update
-        raise StoreUnavailableError("the outbox counter could not be incremented")
-    first = int(counter["seq"]) - len(emitted) + 1
-    await db[OUTBOX].insert_many(
-        outbox_docs(emitted, first, utc_now()), ordered=True, session=session
-    )
 
 
 class MongoUnitOfWork(EmittingUnitOfWork):
@@ -164,7 +137,8 @@ class MongoUnitOfWork(EmittingUnitOfWork):
             try:
                 await self._db[INBOX].insert_one(doc, session=self._session)
             except DuplicateKeyError as exc:
-                raise StaleWriteError("event claimed concurrently; retry the unit of work") from exc
+                # Claimed by a unit of work that committed meanwhile: run again, and it sees it.
+                raise TransientStoreError("event claimed concurrently; run again") from exc
         return True
 
     async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
@@ -186,7 +160,6 @@ class MongoUnitOfWork(EmittingUnitOfWork):
                 except BulkWriteError as exc:
                     if not _has_duplicate_key(exc):
                         raise
-                    raise StaleWriteError(
-                        "event claimed concurrently; retry the unit of work"
-                    ) from exc
+                    # Claimed by a unit of work that committed meanwhile: run again, and it sees it.
+                    raise TransientStoreError("event claimed concurrently; run again") from exc
         return {doc["event_id"] for doc in new}
