@@ -6,6 +6,7 @@ visit pages to `artifacts/gateway-metrics.json` (and are printed).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -65,6 +66,32 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embed
         data, base_port=0, ready_timeout=90, extra_env={"GATEWAY_DEMO_USERS": "1"}
     ) as running:
         yield running
+
+
+async def unreadable_record(stack: EmbeddedStack, value: bytes) -> str:
+    """Publish a record no consumer can read to intake's registrations; `topic:part:offset`."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait("intake.family-registered.v1", value=value, key=b"x")
+    finally:
+        await producer.stop()
+    return f"intake.family-registered.v1:{sent.partition}:{sent.offset}"
+
+
+def ops_tool(*args: str) -> str:
+    """What `alamal-ops` prints (run in-process, wide, without colours)."""
+    import io
+
+    from rich.console import Console
+
+    from alamal_ops.cli import main
+
+    out = io.StringIO()
+    assert main(["--no-progress", *args], console=Console(file=out, width=250)) == 0, out.getvalue()
+    return out.getvalue()
 
 
 def demo_passwords(stack: EmbeddedStack) -> dict[str, str]:
@@ -382,11 +409,19 @@ async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> No
     await shot(page, "11-partners")
     await context.close()
 
-    # The operator: health, dead letters and delivery failures, without personal data.
+    # The operator: health, dead letters and delivery failures, without personal data. A record
+    # nobody can read reaches cases and reporting: each dead-letters it under one name, the same
+    # in the page, the services' API and alamal-ops.
+    letter = await unreadable_record(stack, b'{"first_name": "Fatima"}')
     context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="nl-NL")
     page = await context.new_page()
     await log_in(page, base, "demo-operator", passwords["demo-operator"])
-    await page.goto(f"{base}/operator")
+    row = f"tr[data-letter='cases:{letter}']"
+    for _ in range(100):
+        await page.goto(f"{base}/operator")
+        if await page.locator(f"tr[data-letter$=':{letter}']").count() == 2:
+            break
+        await asyncio.sleep(0.2)
     operations = await page.content()
     assert operations.count(">ready<") == 4
     assert "Fatima" not in operations
@@ -394,8 +429,22 @@ async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> No
     assert "Dead letters" in operations
     assert "not available yet" not in operations
     assert "does not answer" not in operations
+    assert await page.locator(row).get_attribute("data-state") == "open"
     await shot(page, "12-operator")
+    await page.select_option(f"{row} select[name=reason]", "test-data")
+    await page.click(f"{row} form[action$='/resolve'] button")
+    await page.wait_for_load_state("load")
+    assert "The dead letter is closed." in await page.content()
+    assert await page.locator(row).get_attribute("data-state") == "resolved"
+    await shot(page, "13-operator-resolved")
     await context.close()
+    listing = await asyncio.to_thread(
+        ops_tool, "--data-dir", str(stack.data_dir), "dead-letters", "list"
+    )
+    assert f"cases:{letter}" in listing
+    assert f"reporting:{letter}" in listing
+    assert "resolved (test-data)" in listing
+    assert "Fatima" not in listing
 
     # One trace from the page request into the service; no personal value in the gateway's log.
     logs = stack.data_dir / "logs"
