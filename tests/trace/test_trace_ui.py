@@ -108,12 +108,23 @@ async def test_phoenix_shows_both_traces_and_the_operator_page_links_to_them(
             await page.wait_for_load_state("load")
             await page.goto(f"{stack.urls['gateway']}/operator")
             await page.fill("#trace-id", register_trace)
-            await page.click("form[action='/operator/trace'] button")
+            await page.click("form[action='/operator'] button")
+            await page.wait_for_load_state("load")
+            link = page.locator("#trace-link")
+            assert await link.get_attribute("href") == ui.trace_link(register_trace)
+            await link.click()
             await page.wait_for_load_state("networkidle")
             assert page.url.startswith(ui.url), page.url
-            for trace_id, name in ((register_trace, "register"), (send_trace, "send")):
+            assert "/traces/" in page.url, page.url
+            shown = (
+                (register_trace, "register", "POST /families"),
+                (send_trace, "send", "webhook deliver"),
+            )
+            for trace_id, name, span_name in shown:
                 await page.goto(ui.trace_link(trace_id), wait_until="networkidle")
-                await page.wait_for_timeout(2000)
+                # The trace tree has rendered once a span of it is named on the page.
+                await page.get_by_text(span_name).first.wait_for(timeout=120_000)
+                await page.wait_for_timeout(1000)
                 SHOTS.mkdir(parents=True, exist_ok=True)
                 await page.screenshot(path=str(SHOTS / f"trace-ui-{name}.png"), full_page=True)
                 body = await page.inner_text("body")

@@ -437,6 +437,11 @@ async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> No
     assert "The dead letter is closed." in await page.content()
     assert await page.locator(row).get_attribute("data-state") == "resolved"
     await shot(page, "13-operator-resolved")
+    # A trace id from an error answer: without a trace UI the page says where to look instead.
+    await page.fill("#trace-id", "ab" * 16)
+    await page.click("form[action='/operator'] button")
+    await page.wait_for_load_state("load")
+    assert "look the trace id up in the services' logs" in await page.content()
     await context.close()
     listing = await asyncio.to_thread(
         ops_tool, "--data-dir", str(stack.data_dir), "dead-letters", "list"

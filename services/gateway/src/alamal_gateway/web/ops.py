@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from alamal_gateway.clients import (
     ConflictError,
@@ -111,10 +111,16 @@ async def _dead_letters(request: Request, viewer: Viewer) -> tuple[str, Any]:
 
 @router.get("/operator", response_class=HTMLResponse)
 async def operator_page(
-    request: Request, viewer: CurrentViewer, notice: str | None = None
+    request: Request, viewer: CurrentViewer, notice: str | None = None, trace_id: str = ""
 ) -> HTMLResponse:
-    """Service health, dead letters and delivery failures: counts and ids only."""
+    """Service health, dead letters and delivery failures: counts and ids only; with
+    `?trace_id=` (e.g. from an error answer) a link to that trace in the trace UI."""
     require_role(viewer, Role.OPERATOR, Role.ADMIN)
+    wanted = trace_id.strip().lower()
+    if wanted and not TRACE_ID.fullmatch(wanted):
+        notice, wanted = "not-a-trace-id", ""
+    elif wanted and trace_link(request) is None:
+        notice, wanted = "no-trace-ui", ""
     health = dict(
         zip(SERVICES, await asyncio.gather(*(_health(request, s) for s in SERVICES)), strict=True)
     )
@@ -138,6 +144,7 @@ async def operator_page(
         resolve_reasons=RESOLVE_REASON,
         can_act=viewer.user.role is Role.OPERATOR,
         trace_link=trace_link(request),
+        trace_id=wanted,
     )
 
 
@@ -145,19 +152,6 @@ def trace_link(request: Request) -> str | None:
     """The trace UI's page of a trace, `{trace_id}` to fill in (None without a trace UI)."""
     link: str | None = gateway(request).settings.trace_link
     return link
-
-
-@router.get("/operator/trace", response_model=None)
-async def find_trace(request: Request, viewer: CurrentViewer, trace_id: str = "") -> Response:
-    """Open a trace (e.g. the `trace_id` of an error answer) in the trace UI."""
-    require_role(viewer, Role.OPERATOR, Role.ADMIN)
-    wanted = trace_id.strip().lower()
-    if not TRACE_ID.fullmatch(wanted):
-        return redirect("/operator?notice=not-a-trace-id")
-    link = trace_link(request)
-    if link is None:
-        return redirect("/operator?notice=no-trace-ui")
-    return RedirectResponse(link.replace("{trace_id}", wanted), status_code=303)
 
 
 @router.post("/operator/dead-letters/{name}/{action}", response_model=None)
