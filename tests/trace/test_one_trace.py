@@ -116,6 +116,10 @@ async def drive_the_flow(
         headers=admin.headers,
     )
     assert endpoint.status_code == 201, endpoint.text
+    verified = await http.post(
+        f"{notifications}/endpoints/{endpoint.json()['id']}/verify", headers=admin.headers
+    )
+    assert verified.status_code == 200, verified.text
 
     worker = Person(stack, Role.TRUSTED_PERSON, traceparent)
     coordinator = Person(stack, Role.COORDINATOR, traceparent)
@@ -181,19 +185,28 @@ async def drive_the_flow(
     referring, approving = dict(worker.headers), dict(coordinator.headers)
     if send_traceparent is not None:
         referring["traceparent"] = approving["traceparent"] = send_traceparent
-    proposed = await http.post(
-        f"{cases}/cases/{case_id}/referrals",
-        json={
-            "partner_id": partner_id,
-            "partner_kind": "youth-care",
-            "urgency": "routine",
-            "reason_codes": ["parenting-support"],
-            "note": PLANTED[4],
-        },
-        headers=referring,
-    )
-    assert proposed.status_code == 201, proposed.text
-    referral = f"{cases}/referrals/{proposed.json()['id']}"
+
+    async def proposed() -> str | None:
+        # 422 on partner_id until cases has projected notifications' partner fact.
+        answer = await http.post(
+            f"{cases}/cases/{case_id}/referrals",
+            json={
+                "partner_id": partner_id,
+                "partner_kind": "youth-care",
+                "urgency": "routine",
+                "reason_codes": ["parenting-support"],
+                "note": PLANTED[4],
+            },
+            headers=referring,
+        )
+        if answer.status_code == 422:
+            return None
+        assert answer.status_code == 201, answer.text
+        created: str = answer.json()["id"]
+        return created
+
+    referral_id = await eventually(proposed)
+    referral = f"{cases}/referrals/{referral_id}"
     approved = await http.post(f"{referral}/approve", headers=approving)
     assert approved.status_code == 200, approved.text
 
@@ -202,7 +215,7 @@ async def drive_the_flow(
         return True if answer.status_code == 200 else None  # 409 until consent is projected
 
     await eventually(sent)
-    return family_id, str(proposed.json()["id"])
+    return family_id, referral_id
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
