@@ -271,41 +271,46 @@ async def report_status(
     """Report accepted / declined / closed; 409 if it does not follow the current status.
     Audited (by partner id), refusals too."""
     now = datetime.now(UTC)
+
+    async def work(uow: UnitOfWork) -> ReferralView:
+        view = await _own_referral(uow, str(referral_id), partner_id)
+        try:
+            check_transition(view, body.status)
+        except IllegalStatusError:
+            raise RefusedError(409, f"the referral is {view.status}", view.family_id) from None
+        # The partner's own report moves the projection at once (a second `accepted` is a 409);
+        # cases applies it and echoes it back as cases.referral-updated.v1.
+        await repo.put_referral(
+            uow,
+            merge_status(
+                view,
+                referral_id=view.referral_id,
+                family_id=view.family_id,
+                partner_id=partner_id,
+                status=body.status.value,
+                outcome_code=body.outcome_code,
+                at=now,
+            ),
+            now=now,
+        )
+        emit(
+            uow,
+            PartnerStatusReported(
+                family_id=view.family_id,
+                referral_id=view.referral_id,
+                partner_id=partner_id,
+                status=body.status,
+                outcome_code=body.outcome_code,
+                reported_at=now,
+            ),
+            source=SOURCE,
+        )
+        await _audit(services, partner_id, REPORT_STATUS, view.family_id, uow=uow)
+        return view
+
     try:
-        async with services.store.transaction() as uow:
-            view = await _own_referral(uow, str(referral_id), partner_id)
-            try:
-                check_transition(view, body.status)
-            except IllegalStatusError:
-                raise RefusedError(409, f"the referral is {view.status}", view.family_id) from None
-            # The partner's own report moves the projection at once (a second `accepted` is a
-            # 409); cases applies it and echoes it back as cases.referral-updated.v1.
-            await repo.put_referral(
-                uow,
-                merge_status(
-                    view,
-                    referral_id=view.referral_id,
-                    family_id=view.family_id,
-                    partner_id=partner_id,
-                    status=body.status.value,
-                    outcome_code=body.outcome_code,
-                    at=now,
-                ),
-                now=now,
-            )
-            emit(
-                uow,
-                PartnerStatusReported(
-                    family_id=view.family_id,
-                    referral_id=view.referral_id,
-                    partner_id=partner_id,
-                    status=body.status,
-                    outcome_code=body.outcome_code,
-                    reported_at=now,
-                ),
-                source=SOURCE,
-            )
-            await _audit(services, partner_id, REPORT_STATUS, view.family_id, uow=uow)
+        # Re-run after a transient conflict (the same referral reported twice at once).
+        view = await services.store.with_transaction(work)
     except RefusedError as refused:
         code = "not-own-referral" if refused.status_code == 404 else "status-conflict"
         await _audit(services, partner_id, REPORT_STATUS, refused.family_id, refusal=code)
