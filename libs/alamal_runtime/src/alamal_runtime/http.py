@@ -42,11 +42,16 @@ class HTTPProblem(Exception):  # noqa: N818 - a response, not a failure
         self.headers = headers
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The verified caller, or 401 without detail."""
+    """The verified caller, or 401 without detail.
+
+    Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, and a thread
+    hop per request costs more than verifying the signature (~0.1 ms) on the event loop; it
+    also binds the caller's ids to the request's own log context, not a thread's copy.
+    """
     verifier: TokenVerifier = request.app.state.token_verifier
     if credentials is None:
         raise HTTPProblem(401, "not authenticated", {"WWW-Authenticate": "Bearer"})
@@ -95,7 +100,7 @@ def health_router(checks: dict[str, Pingable]) -> APIRouter:
     return router
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:  # async: no worker thread per request
     store: Store = request.app.state.store
     return store
 

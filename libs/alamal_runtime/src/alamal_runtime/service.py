@@ -174,12 +174,14 @@ class ServiceRuntime:
         self.metrics.topics.add(topic)
         return processor
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        await self.broker.publish(
+    async def _publish(self, message: OutboxMessage) -> Awaitable[object]:
+        """Hand the message to the producer; the returned future is its acknowledgement."""
+        return await self.broker.publish(
             message.value,
             topic=message.topic,
             key=message.key.encode("utf-8"),
             headers={name: value.decode("utf-8") for name, value in message.headers},
+            no_confirm=True,
         )
 
     async def start(self) -> None:
@@ -199,6 +201,8 @@ class ServiceRuntime:
                 processors=self._processors,
                 group_id=self.consumer_group,
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=self.settings.fetch_max_wait_ms(),
+                tracer=self.telemetry.tracer_provider.get_tracer("alamal.consumer"),
             )
             self._subscribed = True
         await self.broker.start()
