@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alamal_runtime.auth import InvalidTokenError, Principal, Role, TokenVerifier
-from alamal_runtime.messaging.dead_letter import recent_dead_letters
 from alamal_runtime.store import (
     DuplicateError,
     StaleWriteError,
@@ -111,8 +110,8 @@ StoreDep = Annotated[Store, Depends(_store)]
 
 
 def ops_router(service: str, store: Store) -> APIRouter:
-    """Operator-only `/ops/outbox` (this instance's outbox backlog, a count) and
-    `/ops/dead-letters` (what it dead-lettered lately: positions and codes, never values).
+    """Operator-only `/ops/outbox` (this instance's outbox backlog, a count); the dead-letter
+    routes are `alamal_runtime.dead_letters_api`'s.
 
     Runtime plumbing, not part of a service's own API: kept out of its OpenAPI document (and
     so out of the services' route-by-role matrices; the roles are tested with the ops tool).
@@ -124,13 +123,6 @@ def ops_router(service: str, store: Store) -> APIRouter:
         if principal.role is not Role.OPERATOR:
             raise HTTPProblem(403, "operators only")
         return {"service": service, "backlog": await store.outbox_backlog()}
-
-    @router.get("/dead-letters")
-    async def dead_letters(principal: CurrentPrincipal) -> list[dict[str, object]]:
-        """What this service dead-lettered lately: positions and codes, never values."""
-        if principal.role is not Role.OPERATOR:
-            raise HTTPProblem(403, "operators only")
-        return await recent_dead_letters(store)
 
     return router
 

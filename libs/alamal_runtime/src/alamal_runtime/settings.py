@@ -49,6 +49,13 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    trace_link: str | None = Field(
+        default=None,
+        pattern=r"^https?://[A-Za-z0-9.:\[\]-]+/[A-Za-z0-9._~/-]*\{trace_id\}[A-Za-z0-9._~/-]*$",
+        description="A trace's page in the trace UI, with `{trace_id}` where its id goes"
+        " (Jaeger: http://host:16686/trace/{trace_id}; the embedded stack's Phoenix sets it);"
+        " the operator page links trace ids to it",
+    )
     forwarded_allow_ips: str = Field(
         default="",
         pattern=r"^[0-9A-Fa-f.:/, ]{0,400}$",
