@@ -23,6 +23,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, Final, get_args, get_origin
 
 from fastapi import FastAPI
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security.base import SecurityBase
@@ -100,16 +101,31 @@ def document_errors(app: FastAPI) -> None:
         if not isinstance(original, APIRoute):
             continue
         served: dict[int | str, dict[str, Any]] = context.responses
+        json_route = _media_type(context) in (None, "application/json")
         for status in sorted(route_statuses(context)):
             model = ValidationErrorBody if status == 422 else ErrorBody
-            entry = {"model": model, "description": _describe(status)}
+            # Errors are JSON whatever the route answers on success (a CSV, a chart).
+            ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+            entry = {
+                "description": _describe(status),
+                "content": {"application/json": {"schema": ref}},
+            }
             for responses in (served, original.responses):
                 if status not in responses and str(status) not in responses:
                     responses[status] = entry
-            field = _response_field(model, original, status)
-            for fields in (context.response_fields, original.response_fields):
-                fields.setdefault(status, field)
+            if json_route:  # so the schemas land in `components` (once, from a JSON route)
+                field = _response_field(model, original, status)
+                for fields in (context.response_fields, original.response_fields):
+                    fields.setdefault(status, field)
     app.openapi_schema = None  # rebuilt on the next request, with the new responses
+
+
+def _media_type(route: Any) -> str | None:
+    response_class = route.response_class
+    if isinstance(response_class, DefaultPlaceholder):
+        response_class = response_class.value
+    media: str | None = getattr(response_class, "media_type", None)
+    return media
 
 
 def _response_field(model: type[BaseModel], route: APIRoute, status: int) -> Any:
