@@ -50,7 +50,8 @@ def apps(
     folder = tmp_path_factory.mktemp("openapi")
     built: dict[str, FastAPI] = {}
     for name, (build, settings) in SERVICES.items():
-        extra: dict[str, Any] = {"data_dir": folder} if name == "notifications" else {}
+        # A data folder for the generated development keys (secrets, key-encryption key).
+        extra: dict[str, Any] = {"data_dir": folder / name}
         built[name] = build(
             settings(
                 store_url=f"sqlite:///{folder}/{name}.sqlite3",
