@@ -32,6 +32,7 @@ from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
+from alamal_runtime.openapi import check_strict_numbers, document_errors
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
 from alamal_runtime.sealing.ledger import ledger_for
@@ -251,6 +252,9 @@ class ServiceRuntime:
         ]
         for router in every:
             app.include_router(router)
+        # Refuse lax numbers in request bodies at start-up; list every error status per route.
+        check_strict_numbers(app)
+        document_errors(app)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(CatchUnexpected)
         app.add_middleware(RequestLog)
