@@ -48,6 +48,7 @@ async def _visits(staff: Staff, client: httpx.AsyncClient, case_id: str) -> list
     return list(response.json()["results"])
 
 
+@pytest.mark.timeout(480)  # two stack starts: ~55 s each on a loaded 2-core machine
 async def test_backup_wipe_restore_brings_everything_back_and_reconverges(tmp_path: Path) -> None:
     data, backups, key = tmp_path / "data", tmp_path / "backups", tmp_path / "backup.keyring"
     async with EmbeddedStack(data, base_port=0, ready_timeout=90) as first:
