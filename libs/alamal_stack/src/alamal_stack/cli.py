@@ -22,12 +22,19 @@ from alamal_stack.services import SERVICES, ServiceSpec, select_services
 
 log = structlog.get_logger(__name__)
 
+# SIGHUP too: closing the terminal must stop the stack in order, not orphan its processes.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 async def serve(stack: EmbeddedStack, *, follow: bool = False, out: TextIO = sys.stdout) -> int:
-    """Run `stack` until SIGINT/SIGTERM (exit 0) or a service keeps crashing (exit 1)."""
+    """Run `stack` until SIGINT/SIGTERM/SIGHUP (exit 0) or a process keeps crashing (exit 1).
+
+    Stopping drains (see `EmbeddedStack`); a second Ctrl-C does not cut it short, the services'
+    drain time bounds it.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     starting = asyncio.create_task(stack.start())
     stopping = asyncio.create_task(stop.wait())
@@ -58,7 +65,7 @@ async def serve(stack: EmbeddedStack, *, follow: bool = False, out: TextIO = sys
         for task in (stopping, failing, follower):
             if task is not None:
                 task.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
@@ -69,7 +76,8 @@ def banner(stack: EmbeddedStack) -> str:
     for name, url in stack.urls.items():
         lines.append(f"  {name:<{width}}  {url}   docs: {url}/docs")
     lines += [
-        f"  {'kafka':<{width}}  {stack.bootstrap}   (Tansu, in memory: lost when the stack stops)",
+        f"  {'kafka':<{width}}  {stack.bootstrap}   (Tansu, in memory; the services' outboxes "
+        "refill it after a restart)",
         f"  {'data':<{width}}  {_shown(stack.data_dir)}   logs: {_shown(stack.logs_dir)}",
         f"  {'token':<{width}}  python -m alamal_runtime.devtoken "
         f"--key {_shown(stack.keys.signing)} --help",
@@ -82,7 +90,9 @@ def banner(stack: EmbeddedStack) -> str:
             f"\n  Staff web UI: {stack.urls['gateway']}/login"
             + (f"   demo users and passwords: {_shown(demo)}" if demo.exists() else "")
         )
-    lines.append("\nCtrl-C stops everything.\n")
+    if stack.replica_count > 1:
+        lines.append(f"\n  {stack.replica_count} replicas of every service share its URL.")
+    lines.append("\nCtrl-C stops everything (it drains first: give it a few seconds).\n")
     return "\n".join(lines) + "\n"
 
 
@@ -108,6 +118,14 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
         help="comma-separated services (default: all): " + ",".join(s.name for s in registry),
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
+    run.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="N",
+        help="processes per service, sharing its port (default 1; up to 8)",
+    )
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
     run.add_argument(
         "--demo",
@@ -156,6 +174,7 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         kafka_port=args.kafka_port,
         base_port=args.base_port,
         partitions=args.partitions,
+        replicas=args.replicas,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
     )
