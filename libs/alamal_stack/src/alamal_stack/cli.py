@@ -118,14 +118,7 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
         help="comma-separated services (default: all): " + ",".join(s.name for s in registry),
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
-    run.add_argument(
-        "--replicas",
-        type=int,
-        default=1,
-        choices=range(1, 9),
-        metavar="N",
-        help="processes per service, sharing its port (default 1; up to 8)",
-    )
+
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
     run.add_argument(
         "--demo",
@@ -174,7 +167,6 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         kafka_port=args.kafka_port,
         base_port=args.base_port,
         partitions=args.partitions,
-        replicas=args.replicas,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
     )
