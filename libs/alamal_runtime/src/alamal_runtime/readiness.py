@@ -101,6 +101,8 @@ async def _write_probe(uow: UnitOfWork) -> None:
 
 def _folder(store: Store) -> Path | None:
     """The folder of a file-backed store (SQLite), where its database and WAL grow."""
+    while isinstance(inner := getattr(store, "inner", None), Store):  # a wrapper (sealing)
+        store = inner
     if isinstance(store, SqliteStore) and store.path != MEMORY:
         return Path(store.path).parent
     return None

@@ -14,6 +14,7 @@ from alamal_cases import (
     plan_store,
     referral_store,
     referrals_api,
+    sealing,
     store,
     timeline_api,
     visits_api,
@@ -52,6 +53,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             REFERRAL_UPDATED,
         ],
         telemetry=telemetry,
+        sealed=sealing.SEALED,
     )
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)
