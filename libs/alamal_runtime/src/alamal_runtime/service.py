@@ -28,6 +28,11 @@ from alamal_runtime.http import (
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
 from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink, LoggingDeadLetterSink
+from alamal_runtime.messaging.incarnation import (
+    BrokerIncarnation,
+    ClusterIdReader,
+    OutboxRetention,
+)
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
@@ -111,11 +116,19 @@ class ServiceRuntime:
             meter_provider=self.telemetry.meter_provider,
             interval_seconds=metrics_interval_seconds,
         )
+        self.cluster_id = ClusterIdReader(settings.kafka_bootstrap)
+        self.incarnation = BrokerIncarnation(self.store, self.cluster_id)
+        self.retention = OutboxRetention(
+            self.store,
+            retention_seconds=settings.outbox_retention_seconds,
+            every_seconds=settings.outbox_trim_interval_seconds,
+        )
         self.relay = OutboxRelay(
             self.store,
             self._publish,
             poll_seconds=settings.outbox_poll_seconds,
             tracer=self.telemetry.tracer_provider.get_tracer("alamal.outbox"),
+            before_batch=self.incarnation.check,
         )
         self.topics: set[str] = {*publishes, self.dead_letter_topic}
         self.token_verifier = TokenVerifier(
@@ -123,6 +136,7 @@ class ServiceRuntime:
         )
         self._relay_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
         self._processors: dict[str, EventProcessor] = {}
         self._subscribed = False
@@ -216,6 +230,9 @@ class ServiceRuntime:
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
         self._metrics_task = asyncio.create_task(self.metrics.run(), name=f"{self.service}-metrics")
+        self._retention_task = asyncio.create_task(
+            self.retention.run(), name=f"{self.service}-outbox-retention"
+        )
         log.info("service_started", topics=sorted(self.topics))
 
     async def drain(self) -> bool:
@@ -260,11 +277,12 @@ class ServiceRuntime:
         """Drain, stop relaying and consuming, then close the store and flush telemetry."""
         if self.settings.drain_seconds > 0:
             await self.drain()
-        for task in (self._relay_task, self._metrics_task):
+        for task in (self._relay_task, self._metrics_task, self._retention_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._relay_task = self._metrics_task = None
+        self._relay_task = self._metrics_task = self._retention_task = None
+        await self.cluster_id.close()
         await self.broker.stop()
         await self.store.close()
         self.telemetry.shutdown()

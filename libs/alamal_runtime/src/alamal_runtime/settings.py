@@ -54,6 +54,14 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_seconds: float = Field(
+        default=30 * 24 * 3600.0,
+        ge=0,
+        description="How long published outbox messages are kept, to publish them again to a"
+        " new broker incarnation (the embedded Tansu loses everything when it restarts) and as"
+        " the source of a projection rebuild; 0 keeps them for ever",
+    )
+    outbox_trim_interval_seconds: float = Field(default=600.0, gt=0)
     store_min_free_bytes: int = Field(
         default=32 * 1024 * 1024,
         ge=0,

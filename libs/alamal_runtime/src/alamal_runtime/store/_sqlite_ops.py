@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -324,6 +324,32 @@ def outbox_mark_sent(conn: sqlite3.Connection, seqs: Sequence[int], now: datetim
     except BaseException:
         rollback(conn)
         raise
+
+
+def in_transaction[T](conn: sqlite3.Connection, statements: Callable[[], T]) -> T:
+    """Run `statements` in a write transaction of their own: all or nothing."""
+    begin(conn)
+    try:
+        result = statements()
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return result
+
+
+def outbox_requeue(conn: sqlite3.Connection) -> int:
+    """Mark every published message unsent again (each keeps its place in the order)."""
+    return conn.execute("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL").rowcount
+
+
+def outbox_trim(conn: sqlite3.Connection, before: datetime) -> dict[str, int]:
+    """Delete the messages published before `before`; return how many per topic."""
+    bound = (before.isoformat(),)
+    old = "FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?"
+    counts = conn.execute(f"SELECT topic, count(*) {old} GROUP BY topic", bound).fetchall()
+    conn.execute(f"DELETE {old}", bound)
+    return {str(topic): int(count) for topic, count in counts}
 
 
 def outbox_backlog(conn: sqlite3.Connection) -> int:

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,26 @@ class SqliteStore(Store):
     async def outbox_backlog(self) -> int:
         """How many outbox messages wait to be published."""
         return await self._read(ops.outbox_backlog)
+
+    async def outbox_requeue(self) -> int:
+        """Mark the retained published messages unsent again (in one transaction)."""
+        async with self._locked():
+            count = await self._write(
+                lambda c: ops.in_transaction(c, lambda: ops.outbox_requeue(c))
+            )
+        if count:
+            self._notify_outbox_committed()
+        return count
+
+    async def outbox_trim(self, before: datetime) -> dict[str, int]:
+        """Delete the messages published before `before` (in one transaction)."""
+        async with self._locked():
+            trimmed = await self._write(
+                lambda c: ops.in_transaction(c, lambda: ops.outbox_trim(c, before))
+            )
+            if trimmed:
+                await self._checkpoint()
+        return trimmed
 
 
 class _SqliteUnitOfWork(EmittingUnitOfWork):
