@@ -121,6 +121,12 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
 
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
     run.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a service may take to become ready (default 60)",
+    )
+    run.add_argument(
         "--demo",
         action="store_true",
         help="create demo staff users at the gateway (passwords in <data>/gateway/demo-users.txt)",
@@ -167,6 +173,7 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         kafka_port=args.kafka_port,
         base_port=args.base_port,
         partitions=args.partitions,
+        ready_timeout=args.ready_timeout,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
     )
