@@ -80,14 +80,15 @@ async def _relaying(
     )
     await producer.start()
 
-    async def publish(message: OutboxMessage) -> None:
+    async def send(message: OutboxMessage) -> Awaitable[object]:
+        """Hand the message over; the returned future is the broker's acknowledgement."""
         headers = [(name, value) for name, value in message.headers]
-        await producer.send_and_wait(
+        return await producer.send(
             message.topic, message.value, key=message.key.encode(), headers=headers
         )
 
     relay = OutboxRelay(
-        store, publish, poll_seconds=0.2, max_backoff_seconds=0.5, before_batch=incarnation.check
+        store, send, poll_seconds=0.2, max_backoff_seconds=0.5, before_batch=incarnation.check
     )
     task = asyncio.create_task(relay.run())
     try:

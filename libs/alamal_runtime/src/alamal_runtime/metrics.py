@@ -17,7 +17,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
-from alamal_runtime.messaging.dead_letter import DeadLetter, DeadLetterSink, reason_code
+from alamal_runtime.messaging.dead_letter import (
+    DeadLetter,
+    DeadLetterPosition,
+    DeadLetterSink,
+    reason_code,
+)
 from alamal_runtime.store import Store
 
 log = structlog.get_logger(__name__)
@@ -49,13 +54,18 @@ async def consumer_lag(
 ) -> list[PartitionLag]:
     """End offset minus the group's committed offset for every partition of `topics`.
 
-    Reads offsets only: the reader is manually assigned and never joins the group.
+    Reads offsets only: the reader is manually assigned and never joins the group. Tansu 0.6
+    answers ListOffsets(latest) with the last record batch's base offset + 1, short of the end
+    when a batch holds several records (the relay sends batches), so one small fetch from that
+    offset reads the true end, the high watermark, as well.
     """
     reader = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         request_timeout_ms=timeout_ms,
+        fetch_max_wait_ms=20,
+        max_partition_fetch_bytes=1024,
     )
     await reader.start()
     try:
@@ -68,11 +78,24 @@ async def consumer_lag(
             return []
         ends = await reader.end_offsets(partitions)
         committed = {tp: await reader.committed(tp) for tp in partitions}
+        await _true_ends(reader, partitions, ends)
     finally:
         await reader.stop()
     return [
         PartitionLag(group, tp.topic, tp.partition, ends[tp], committed[tp]) for tp in partitions
     ]
+
+
+async def _true_ends(
+    reader: AIOKafkaConsumer, partitions: list[TopicPartition], ends: dict[TopicPartition, int]
+) -> None:
+    reader.assign(partitions)
+    for tp in partitions:
+        reader.seek(tp, ends[tp])
+    await reader.getmany(*partitions, timeout_ms=200)
+    for tp in partitions:
+        if (high := reader.highwater(tp)) is not None:
+            ends[tp] = max(ends[tp], high)
 
 
 async def _partitions(reader: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -89,9 +112,9 @@ class CountingDeadLetterSink:
             DEAD_LETTERS, unit="{message}", description="Messages sent to a dead-letter topic"
         )
 
-    async def send(self, letter: DeadLetter) -> None:
+    async def send(self, letter: DeadLetter) -> DeadLetterPosition | None:
         """Store the dead letter, then count it."""
-        await self._sink.send(letter)
+        position = await self._sink.send(letter)
         self._counter.add(
             1,
             {
@@ -100,6 +123,7 @@ class CountingDeadLetterSink:
                 "alamal.dead_letter.reason": reason_code(letter.reason),
             },
         )
+        return position
 
 
 class MetricsSampler:

@@ -30,6 +30,7 @@ from alamal_stack.service_process import ManagedService
 from alamal_stack.services import SERVICES, ServiceSpec, service_env
 from alamal_stack.tansu import TansuBroker, create_topics
 from alamal_stack.topics import platform_topics
+from alamal_stack.trace_ui import TraceUI
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,7 @@ class EmbeddedStack:
         supervise: bool = False,
         restart_policy: RestartPolicy | None = None,
         replicas: int = 1,
+        trace_ui: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.specs = tuple(SERVICES if services is None else services)
@@ -113,6 +115,9 @@ class EmbeddedStack:
         self._restarts: dict[str, list[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._state_written = False
+        self.trace_ui: TraceUI | None = (
+            TraceUI(self.data_dir / "trace-ui", log_dir=self.logs_dir) if trace_ui else None
+        )
 
     @property
     def logs_dir(self) -> Path:
@@ -141,6 +146,7 @@ class EmbeddedStack:
             services=services,
             data_dir=str(self.data_dir),
             signing_key=str(self.keys.signing),
+            trace_ui=self.trace_ui.url if self.trace_ui is not None else None,
         )
 
     @property
@@ -180,6 +186,8 @@ class EmbeddedStack:
             self._keys = await asyncio.to_thread(ensure_token_keys, self.data_dir)
             await self.broker.start_async()
             self._save_state()  # from now on a crashed runner's processes can be found
+            if self.trace_ui is not None:
+                await self.trace_ui.start()
             await create_topics(self.bootstrap, self._topic_names(), self.partitions)
             self._listeners = {s.name: ListeningSocket(self._port(s), s.name) for s in self.specs}
             peers = self.urls
@@ -211,6 +219,12 @@ class EmbeddedStack:
     def _save_state(self) -> None:
         write_state(self.state_file, self.state())
         self._state_written = True
+
+    def _trace_env(self, spec: ServiceSpec) -> dict[str, str]:
+        if self.trace_ui is None:
+            return {}
+        link = self.trace_ui.trace_link("{trace_id}")
+        return self.trace_ui.service_env() | {f"{spec.env_prefix}TRACE_LINK": link}
 
     def _refuse_a_second_stack(self) -> None:
         try:
@@ -253,7 +267,7 @@ class EmbeddedStack:
             spec,
             replica=replica,
             listener=listener,
-            env=env | self._extra_env,
+            env=env | self._trace_env(spec) | self._extra_env,
             log_path=log_path,
             ready_timeout=self._ready_timeout,
             stop_grace=self._stop_grace,
@@ -320,6 +334,8 @@ class EmbeddedStack:
             svc.close()
         for listener in self._listeners.values():
             listener.close()
+        if self.trace_ui is not None:
+            await self.trace_ui.stop()
         await self.broker.stop_async()
         if self._replicas:
             log.info("stack.drained", seconds=round(time.perf_counter() - started, 2))
