@@ -31,7 +31,7 @@ async def test_private_notes_of_a_closed_case_go_after_their_rule_and_the_visit_
     caller: Callable[..., Caller],
 ) -> None:
     runtime: ServiceRuntime = cases_app.state.runtime
-    assert {r.name for r in runtime.retention.rules} == {
+    assert {r.name for r in runtime.retention_schedule.rules} == {
         "cases.audit-records",
         "cases.dead-letters",
         "cases.private-notes",
@@ -69,7 +69,7 @@ async def test_private_notes_of_a_closed_case_go_after_their_rule_and_the_visit_
     # A year and a day later (the same store and rule, on a clock moved ahead):
     later = RetentionSchedule(
         cases_store,
-        policy=runtime.retention.policy,
+        policy=runtime.retention_schedule.policy,
         interval_seconds=3600,
         service="cases",
         clock=lambda: datetime.now(UTC) + timedelta(days=366),
