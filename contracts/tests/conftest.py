@@ -38,6 +38,7 @@ from alamal_contracts.events import (
     ReferralUpdated,
     VisitLogged,
 )
+from alamal_contracts.events.erasure import CONFIRMATIONS, FamilyErasureRequested
 
 FAMILY = "0b9f4c1e-7d52-4a1b-9b43-5f0c2e8a1d01"
 CASE = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e02"
@@ -45,6 +46,7 @@ STAFF = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f03"
 PARTNER = "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a04"
 REFERRAL = "4f5a6b7c-8d9e-4f0a-9b2c-3d4e5f6a7b05"
 VISIT = "5a6b7c8d-9e0f-4a1b-8c3d-4e5f6a7b8c06"
+REQUEST = "6b7c8d9e-0f1a-4b2c-9d4e-5f6a7b8c9d07"
 AT = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
 
@@ -140,6 +142,8 @@ def make_events() -> list[EventBase]:
             reason=EndpointDisabledReason.GONE,
             disabled_at=AT,
         ),
+        FamilyErasureRequested(family_id=FAMILY, request_id=REQUEST),
+        *(confirmation(family_id=FAMILY, request_id=REQUEST) for confirmation in CONFIRMATIONS),
         PartnerRegistered(
             partner_id=PARTNER, kind=PartnerKind.YOUTH_CARE, active=True, revision=1, changed_at=AT
         ),

@@ -17,6 +17,10 @@ REFERRAL_UPDATED: Final = "cases.referral-updated.v1"
 GOAL_UPDATED: Final = "cases.goal-updated.v1"
 PARTNER_STATUS_REPORTED: Final = "notifications.partner-status-reported.v1"
 ENDPOINT_DISABLED: Final = "notifications.endpoint-disabled.v1"
+FAMILY_ERASURE_REQUESTED: Final = "intake.family-erasure-requested.v1"
+CASES_FAMILY_ERASED: Final = "cases.family-erased.v1"
+NOTIFICATIONS_FAMILY_ERASED: Final = "notifications.family-erased.v1"
+REPORTING_FAMILY_ERASED: Final = "reporting.family-erased.v1"
 PARTNER_REGISTERED: Final = "notifications.partner-registered.v1"
 PARTNER_CHANGED: Final = "notifications.partner-changed.v1"
 
@@ -32,6 +36,10 @@ ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     GOAL_UPDATED,
     PARTNER_STATUS_REPORTED,
     ENDPOINT_DISABLED,
+    FAMILY_ERASURE_REQUESTED,
+    CASES_FAMILY_ERASED,
+    NOTIFICATIONS_FAMILY_ERASED,
+    REPORTING_FAMILY_ERASED,
     PARTNER_REGISTERED,
     PARTNER_CHANGED,
 )

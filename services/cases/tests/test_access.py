@@ -55,7 +55,7 @@ MATRIX = [
     ),
     *(
         pytest.param(principal(role, wijken=frozenset(Wijk)), False, id=role.value)
-        for role in (Role.ADMIN, Role.OPERATOR, Role.FUNDER)
+        for role in (Role.ADMIN, Role.OPERATOR, Role.FUNDER, Role.PRIVACY_OFFICER)
     ),
 ]
 

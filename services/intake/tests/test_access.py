@@ -70,7 +70,7 @@ MATRIX = [
     ),
     *(
         pytest.param(principal(role, wijken=ALL_WIJKEN), False, False, id=f"{role.value}")
-        for role in (Role.ADMIN, Role.OPERATOR, Role.FUNDER)
+        for role in (Role.ADMIN, Role.OPERATOR, Role.FUNDER, Role.PRIVACY_OFFICER)
     ),
 ]
 
@@ -113,6 +113,8 @@ AUDIT_MATRIX = [
     pytest.param(principal(Role.ADMIN), True, id="admin"),
     pytest.param(principal(Role.OPERATOR, wijken=ALL_WIJKEN), False, id="operator"),
     pytest.param(principal(Role.FUNDER, wijken=ALL_WIJKEN), False, id="funder"),
+    # The privacy officer reads a family's audit inside its export, not here.
+    pytest.param(principal(Role.PRIVACY_OFFICER, wijken=ALL_WIJKEN), False, id="privacy-officer"),
 ]
 
 

@@ -20,6 +20,14 @@ from alamal_contracts.events.cases import (
     ReferralUpdated,
     VisitLogged,
 )
+from alamal_contracts.events.erasure import (
+    CONFIRMATIONS,
+    CasesFamilyErased,
+    ErasureEvent,
+    FamilyErasureRequested,
+    NotificationsFamilyErased,
+    ReportingFamilyErased,
+)
 from alamal_contracts.events.intake import (
     ConsentChanged,
     ConsentFlag,
@@ -47,6 +55,10 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     GoalUpdated,
     PartnerStatusReported,
     EndpointDisabled,
+    FamilyErasureRequested,
+    CasesFamilyErased,
+    NotificationsFamilyErased,
+    ReportingFamilyErased,
     PartnerRegistered,
     PartnerChanged,
 )
@@ -60,21 +72,26 @@ EVENTS_BY_TYPE: Final[Mapping[str, type[EventBase]]] = MappingProxyType(
 """Event model by CloudEvents `type` (read-only)."""
 
 __all__ = [
+    "CONFIRMATIONS",
     "EVENTS",
     "EVENTS_BY_TYPE",
     "EVENT_MODELS",
     "CaseClosed",
     "CaseOpened",
+    "CasesFamilyErased",
     "ConsentChanged",
     "ConsentFlag",
     "EndpointDisabled",
     "EntityId",
+    "ErasureEvent",
     "Event",
     "EventBase",
+    "FamilyErasureRequested",
     "FamilyReassigned",
     "FamilyRegistered",
     "GoalUpdated",
     "MemberCount",
+    "NotificationsFamilyErased",
     "OperationalEvent",
     "Part",
     "PartnerChanged",
@@ -83,6 +100,7 @@ __all__ = [
     "PartnerStatusReported",
     "ReferralEscalated",
     "ReferralUpdated",
+    "ReportingFamilyErased",
     "Timestamp",
     "VisitLogged",
 ]

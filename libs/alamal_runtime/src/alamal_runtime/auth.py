@@ -28,6 +28,9 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     FUNDER = "funder"
+    PRIVACY_OFFICER = "privacy_officer"
+    """Handles a family's AVG requests (export, erasure with a second person's approval) and
+    sees the deletion log; no casework otherwise."""
 
 
 class InvalidTokenError(Exception):

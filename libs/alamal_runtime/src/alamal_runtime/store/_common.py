@@ -62,6 +62,13 @@ def normalize_filter(where: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
     return {check_field(field): _plain(value) for field, value in (where or {}).items()}
 
 
+def check_where(where: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    """A non-empty equality filter for a deletion (deleting everything is `delete_all`)."""
+    if not where:
+        raise ValueError("delete_where needs at least one field; use delete_all for everything")
+    return normalize_filter(where)
+
+
 def _plain(value: Scalar) -> Scalar:
     # bool before int: bool is a subclass of int but must stay a boolean.
     if value is None or isinstance(value, bool):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -14,6 +14,7 @@ from alamal_runtime.store._common import (
     EmittingUnitOfWork,
     check_collection,
     check_doc,
+    check_where,
     utc_now,
 )
 from alamal_runtime.store._mongo_codec import (
@@ -31,6 +32,7 @@ from alamal_runtime.store.base import (
     DuplicateError,
     OutboxMessage,
     Record,
+    Scalar,
     StaleWriteError,
     StoreUnavailableError,
 )
@@ -114,6 +116,34 @@ class MongoUnitOfWork(EmittingUnitOfWork):
         with mapped_errors():
             result = await self._db[check_collection(collection)].delete_many(
                 {}, session=self._session
+            )
+        return result.deleted_count
+
+    async def delete(self, collection: str, doc_id: str) -> bool:
+        """Delete one document in this transaction; False if there was none."""
+        self._check()
+        with mapped_errors():
+            result = await self._db[check_collection(collection)].delete_one(
+                {"_id": doc_id}, session=self._session
+            )
+        return result.deleted_count == 1
+
+    async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
+        """Delete the documents equal to `where` in this transaction; return how many."""
+        self._check()
+        filters = check_where(where)
+        with mapped_errors():
+            result = await self._db[check_collection(collection)].delete_many(
+                filters, session=self._session
+            )
+        return result.deleted_count
+
+    async def delete_published(self, key: str) -> int:
+        """Delete the published outbox messages with this key; return how many."""
+        self._check()
+        with mapped_errors():
+            result = await self._db[OUTBOX].delete_many(
+                {"key": key, "sent_at": {"$ne": None}}, session=self._session
             )
         return result.deleted_count
 

@@ -90,6 +90,11 @@ def connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sqli
             raise sqlite3.OperationalError(f"could not switch {path} to WAL (got {mode})")
     # FULL fsyncs the WAL at every commit: a commit that returned survives a power cut.
     conn.execute("PRAGMA synchronous = FULL")
+    # Deleted or overwritten content is zeroed in the file, not left in free space (erasure:
+    # DESIGN decision 10); some builds default to it, others do not, so it is set here.
+    conn.execute("PRAGMA secure_delete = ON")
+    # Sorts and temporary indexes stay in memory: no temporary file ever holds a copy.
+    conn.execute("PRAGMA temp_store = MEMORY")
     conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
     return conn
 
@@ -188,15 +193,8 @@ def _path(field: str) -> str:
     return f"json_extract(body, '$.{field}')"
 
 
-def find(
-    conn: sqlite3.Connection,
-    collection: str,
-    where: Mapping[str, Scalar],
-    order_by: str | None,
-    descending: bool,
-    limit: int,
-) -> list[Record]:
-    """Documents whose top-level fields equal `where`, ordered, at most `limit`."""
+def _matching(collection: str, where: Mapping[str, Scalar]) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses and parameters selecting a collection's documents equal to `where`."""
     clauses = ["collection = ?"]
     params: list[Any] = [collection]
     for field, value in where.items():
@@ -209,6 +207,50 @@ def find(
         clauses.append(f"{_path(field)} = ?")
         clauses.append(f"json_type(body, '$.{field}') IN ({json_types})")
         params.append(value)
+    return clauses, params
+
+
+def delete(conn: sqlite3.Connection, collection: str, doc_id: str) -> bool:
+    """Delete one document; False if there was none."""
+    cur = conn.execute(
+        "DELETE FROM documents WHERE collection = ? AND id = ?", (collection, doc_id)
+    )
+    return cur.rowcount == 1
+
+
+def delete_where(conn: sqlite3.Connection, collection: str, where: Mapping[str, Scalar]) -> int:
+    """Delete the documents equal to `where`; return how many."""
+    clauses, params = _matching(collection, where)
+    sql = f"DELETE FROM documents WHERE {' AND '.join(clauses)}"  # noqa: S608 - checked fields
+    return conn.execute(sql, params).rowcount
+
+
+def delete_published(conn: sqlite3.Connection, key: str) -> int:
+    """Delete the already published outbox messages with this key; return how many."""
+    cur = conn.execute("DELETE FROM outbox WHERE key = ? AND sent_at IS NOT NULL", (key,))
+    return cur.rowcount
+
+
+def checkpoint(conn: sqlite3.Connection, *, attempts: int = 5) -> bool:
+    """Copy the WAL into the database and truncate it to zero bytes, so that page images
+    holding deleted content are gone from the WAL file; False if readers kept it busy."""
+    for _ in range(attempts):
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return True
+    return False
+
+
+def find(
+    conn: sqlite3.Connection,
+    collection: str,
+    where: Mapping[str, Scalar],
+    order_by: str | None,
+    descending: bool,
+    limit: int,
+) -> list[Record]:
+    """Documents whose top-level fields equal `where`, ordered, at most `limit`."""
+    clauses, params = _matching(collection, where)
     direction = "DESC" if descending else "ASC"
     order = f"id {direction}"
     if order_by is not None and order_by != ID_FIELD:

@@ -90,6 +90,20 @@ class UnitOfWork(ABC):
         """Delete every document of a collection (e.g. to rebuild a projection); return how many."""
 
     @abstractmethod
+    async def delete(self, collection: str, doc_id: str) -> bool:
+        """Delete one document; False if it did not exist (deleting twice changes nothing)."""
+
+    @abstractmethod
+    async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
+        """Delete the documents whose top-level fields equal `where` (as `find` matches them);
+        return how many. An empty `where` is refused: `delete_all` says that on purpose."""
+
+    @abstractmethod
+    async def delete_published(self, key: str) -> int:
+        """Delete the outbox messages with this Kafka key that were already published (the
+        outbox keeps them for replay); return how many. Unpublished ones stay and go out."""
+
+    @abstractmethod
     def emit(self, message: OutboxMessage) -> None:
         """Queue an event in the outbox; it is stored with the transaction's other writes."""
 

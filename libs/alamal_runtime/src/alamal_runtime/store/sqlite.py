@@ -17,6 +17,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from alamal_runtime.store import _sqlite_ops as ops
 from alamal_runtime.store._common import (
     EmittingUnitOfWork,
@@ -26,6 +28,7 @@ from alamal_runtime.store._common import (
     check_fields,
     check_limit,
     check_not_nested,
+    check_where,
     normalize_filter,
     utc_now,
 )
@@ -41,6 +44,7 @@ from alamal_runtime.store.base import (
 )
 
 MEMORY = ":memory:"
+log = structlog.get_logger(__name__)
 
 
 class SqliteStore(Store):
@@ -196,8 +200,25 @@ class SqliteStore(Store):
                 with suppress(StoreError, sqlite3.Error):
                     await self._write(ops.rollback)
                 raise
+            if uow.deleted:
+                await self._checkpoint()
         if emitted:
             self._notify_outbox_committed()
+
+    async def _checkpoint(self) -> None:
+        """After a unit of work that deleted: the deleted content is zeroed in the database
+        (`secure_delete`), and the WAL, which still holds the old page images, is truncated."""
+        if self._path == MEMORY:
+            return
+        try:
+            done = await self._write(ops.checkpoint)
+        except (StoreError, sqlite3.Error) as exc:  # the commit stands; the next one retries
+            log.warning("wal_checkpoint_failed", error=type(exc).__name__)
+            return
+        if not done:
+            # Only another process reading the file blocks it; the next deletion tries again,
+            # and the last connection to close checkpoints and removes the WAL.
+            log.warning("wal_checkpoint_busy", store=Path(self._path).name)
 
     async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
         """Unsent outbox messages, oldest first."""
@@ -220,6 +241,8 @@ class SqliteStore(Store):
 class _SqliteUnitOfWork(EmittingUnitOfWork):
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
+        self.deleted = False
+        """Whether this unit of work deleted anything (then the WAL is checkpointed after it)."""
         super().__init__()
 
     async def get(self, collection: str, doc_id: str) -> Record | None:
@@ -250,7 +273,29 @@ class _SqliteUnitOfWork(EmittingUnitOfWork):
         """Delete every document of the collection in this unit of work; return how many."""
         self._check()
         check_collection(collection)
+        self.deleted = True
         return await self._store._write(lambda c: ops.delete_all(c, collection))
+
+    async def delete(self, collection: str, doc_id: str) -> bool:
+        """Delete one document in this unit of work; False if there was none."""
+        self._check()
+        check_collection(collection)
+        self.deleted = True
+        return await self._store._write(lambda c: ops.delete(c, collection, doc_id))
+
+    async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
+        """Delete the documents equal to `where` in this unit of work; return how many."""
+        self._check()
+        check_collection(collection)
+        filters = check_where(where)
+        self.deleted = True
+        return await self._store._write(lambda c: ops.delete_where(c, collection, filters))
+
+    async def delete_published(self, key: str) -> int:
+        """Delete the published outbox messages with this key; return how many."""
+        self._check()
+        self.deleted = True
+        return await self._store._write(lambda c: ops.delete_published(c, key))
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""
