@@ -116,6 +116,19 @@ async def test_the_event_of_a_retried_visit_is_published_once(
     assert sum(visit_id.encode() in r.value for r in records) == 1
 
 
+async def test_a_first_try_sent_online_and_its_retry_from_the_queue_are_one_visit(
+    client: httpx.AsyncClient, cases_store: Store, caller: MakeCaller
+) -> None:
+    trusted = caller(Role.TRUSTED_PERSON)
+    case = await seed_case(cases_store, holder=trusted.user_id)
+    key = device_key()
+    first = await send(client, trusted, case.id, visit_body(), key)
+    retry = await send(client, trusted, case.id, offline_body(), key)
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json()["id"] == first.json()["id"]
+    assert len(await visits_on(client, trusted, case.id)) == 1
+
+
 async def test_one_key_with_another_visit_is_refused_and_changes_nothing(
     client: httpx.AsyncClient, cases_store: Store, caller: MakeCaller
 ) -> None:

@@ -176,7 +176,11 @@ async def create_visit(
         case_id=str(case_id),
         visit=body.command(),
         key=idempotency_key,
-        fingerprint=fingerprint(str(case_id), body.model_dump(mode="json")),
+        # When the device saved it is how it travelled, not what it says: a first try sent
+        # online and its retry from the offline queue are the same visit.
+        fingerprint=fingerprint(
+            str(case_id), body.model_dump(mode="json", exclude={"captured_offline_at"})
+        ),
         captured_at=body.captured_offline_at,
         access_reason=reason,
     )
