@@ -50,7 +50,7 @@ from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
 from alamal_runtime.paging import MAX_CURSOR_CHARS, page_or_422
-from alamal_runtime.store import DuplicateError, Store
+from alamal_runtime.store import DuplicateError, Store, UnitOfWork
 
 router = APIRouter(tags=["visits"])
 log = structlog.get_logger(__name__)
@@ -215,12 +215,16 @@ async def create_visit(
 
 async def _record(store_: Store, principal: Principal, command: RecordVisit) -> Logged | Held:
     """Run the handler; a twin request that stored the same key first is answered as a retry."""
+
+    async def work(uow: UnitOfWork) -> Logged | Held:
+        return await record_visit(
+            uow, principal, command, new_id=str(uuid.uuid4()), now=datetime.now(UTC)
+        )
+
     for attempt in range(2):
         try:
-            async with store_.transaction() as uow:
-                return await record_visit(
-                    uow, principal, command, new_id=str(uuid.uuid4()), now=datetime.now(UTC)
-                )
+            # Re-run after a transient conflict (two visits on one case at the same moment).
+            return await store_.with_transaction(work)
         except DuplicateError:
             if attempt or command.key is None:
                 raise

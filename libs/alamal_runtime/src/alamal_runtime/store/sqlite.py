@@ -22,6 +22,7 @@ import structlog
 from alamal_runtime.store import _sqlite_ops as ops
 from alamal_runtime.store._common import (
     EmittingUnitOfWork,
+    check_after,
     check_collection,
     check_doc,
     check_field,
@@ -169,14 +170,16 @@ class SqliteStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
-        """Committed documents whose top-level fields equal `where`."""
+        """Committed documents whose top-level fields equal `where` (and past `after`)."""
         check_collection(collection)
         filters = normalize_filter(where)
         order = None if order_by is None else check_field(order_by)
         check_limit(limit)
+        past = check_after(after)
         return await self._read(
-            lambda c: ops.find(c, collection, filters, order, descending, limit)
+            lambda c: ops.find(c, collection, filters, order, descending, limit, after=past)
         )
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -225,11 +228,11 @@ class SqliteStore(Store):
         check_limit(limit)
         return await self._read(lambda c: ops.outbox_pending(c, limit))
 
-    async def outbox_mark_sent(self, seqs: Sequence[int]) -> None:
-        """Mark outbox messages as published."""
-        if not seqs:
+    async def outbox_mark_sent(self, records: Sequence[OutboxRecord]) -> None:
+        """Mark outbox records (as `outbox_pending` returned them) as published."""
+        if not records:
             return
-        batch = list(seqs)
+        batch = [record.seq for record in records]
         async with self._locked():
             await self._write(lambda c: ops.outbox_mark_sent(c, batch, utc_now()))
 
