@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.casework import run_casework
+from bench.encryption import run_encryption_cost
 from bench.first_flow import run_first_flow
 from bench.reporting import run_reporting
 from bench.webhooks import run_webhooks
@@ -24,6 +25,7 @@ BENCHES: dict[str, Bench] = {
     "visits": lambda data, a: run_casework(data, a.visits, a.concurrency),
     "webhooks": lambda data, a: run_webhooks(data, a.webhooks, a.endpoints),
     "reporting": lambda data, a: run_reporting(data, a.reporting_events),
+    "encryption": lambda data, a: run_encryption_cost(data, a.families, a.visits, a.concurrency),
 }
 
 

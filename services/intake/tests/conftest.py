@@ -85,6 +85,7 @@ async def client(
         kafka_bootstrap=kafka_bootstrap,
         token_public_key=public_pem,
         profile="test",
+        data_dir=store_dir,
     )
     app = create_app(settings, telemetry=setup_telemetry("intake", set_global=False))
     async with (

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from alamal_ops import backup as bk
 from alamal_ops import dead_letters as dl
+from alamal_ops import keys as keys_ops
 from alamal_ops.kafka_io import list_topics
 from alamal_ops.services_api import (
     OpsError,
@@ -31,7 +35,10 @@ from alamal_ops.services_api import (
     resend_webhook,
 )
 from alamal_ops.target import BOOTSTRAP_ENV, DATA_DIR_ENV, Target
+from alamal_runtime.crypto import KeyringError, ensure_keyring_file, read_keyring
 from alamal_runtime.metrics import consumer_lag
+
+BACKUP_KEY_ENV = "ALAMAL_BACKUP_KEY_FILE"
 
 type Command = Callable[[argparse.Namespace, Console], Coroutine[Any, Any, int]]
 
@@ -66,7 +73,7 @@ def _fail(out: Console, message: str) -> None:
 
 def _explain(exc: Exception, target: Target) -> str:
     """One line: what failed and what to do about it."""
-    if isinstance(exc, OpsError):
+    if isinstance(exc, OpsError | bk.BackupRefusedError | KeyringError):
         return str(exc)
     if isinstance(exc, KafkaError):
         where = target.bootstrap_flag or f"the address in {target.data_dir}/stack.json"
@@ -125,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     lag.add_argument("--all", action="store_true", help="also topics the group never committed")
     lag.set_defaults(run=_lag)
 
+    _backup_commands(commands)
+    _key_commands(commands)
+
     hooks = commands.add_parser("webhooks", help="re-send partner webhooks (admin token)")
     hook_cmds = hooks.add_subparsers(title="webhook commands", required=True)
     resend = hook_cmds.add_parser("resend", help="send one message again now")
@@ -139,6 +149,144 @@ def _parser() -> argparse.ArgumentParser:
         _signer_options(sub)
         sub.add_argument("--url", help="notifications' URL (default: the stack's)")
     return parser
+
+
+def _backup_commands(commands: Any) -> None:
+    key_help = f"the backup keyring file (default ${BACKUP_KEY_ENV}); keep it apart from backups"
+    take = commands.add_parser("backup", help="encrypted online backup of every SQLite store")
+    take.add_argument("--out", type=Path, required=True, help="folder to put the backup set in")
+    take.add_argument("--key-file", type=Path, help=key_help + " (created if missing)")
+    take.set_defaults(run=_backup)
+    verify = commands.add_parser("verify-backup", help="check a backup set; writes nothing")
+    verify.add_argument("backup", type=Path, help="the backup set's folder")
+    verify.add_argument("--key-file", type=Path, help=key_help)
+    verify.set_defaults(run=_verify_backup)
+    restore = commands.add_parser("restore", help="restore the stores from a backup set")
+    restore.add_argument("backup", type=Path, help="the backup set's folder")
+    restore.add_argument("--key-file", type=Path, help=key_help)
+    restore.add_argument(
+        "--replace", action="store_true", help="restore over existing stores (kept aside)"
+    )
+    restore.set_defaults(run=_restore)
+
+
+def _key_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="key-encryption key rotation (operator token)")
+    key_cmds = keys.add_subparsers(title="key commands", required=True)
+    new = key_cmds.add_parser("new-kek", help="put a new KEK first in a keyring file")
+    new.add_argument("--keyring", type=Path, required=True, help="the service's KEK file")
+    new.set_defaults(run=_new_kek)
+    for name, run, text in (
+        ("status", _key_status, "keyring ids and data keys per KEK"),
+        ("rotate", _rotate, "re-read the keyring and re-wrap every key under its first KEK"),
+    ):
+        sub = key_cmds.add_parser(name, help=text)
+        sub.add_argument("--service", required=True, metavar="NAME[=URL]")
+        _signer_options(sub)
+        sub.set_defaults(run=run)
+    retire = key_cmds.add_parser("retire-kek", help="drop an old KEK nothing is wrapped under")
+    retire.add_argument("--keyring", type=Path, required=True, help="the service's KEK file")
+    retire.add_argument("--kek-id", required=True, help="the id `keys status` shows")
+    retire.add_argument("--service", required=True, metavar="NAME[=URL]")
+    _signer_options(retire)
+    retire.set_defaults(run=_retire_kek)
+
+
+def _service_url(args: argparse.Namespace) -> tuple[str, str]:
+    name, _, url = str(args.service).partition("=")
+    return name, url or args.target.url(name)
+
+
+def _key_table(console: Console, body: dict[str, object]) -> None:
+    table = Table("key-encryption key", "data keys wrapped", "")
+    counts = body.get("data_keys_by_kek")
+    ring = body.get("keyring")
+    for kek in ring if isinstance(ring, list) else []:
+        n = counts.get(kek, 0) if isinstance(counts, dict) else "?"
+        table.add_row(str(kek), str(n), "current" if kek == body.get("primary_kek") else "")
+    console.print(table)
+
+
+async def _new_kek(args: argparse.Namespace, console: Console) -> int:
+    ring = await asyncio.to_thread(keys_ops.add_kek, args.keyring)
+    console.print(
+        f"new KEK {ring.primary_id} first in {args.keyring}; kept: {', '.join(ring.ids[1:]) or '-'}"
+    )
+    console.print("next: alamal-ops keys rotate --service <name>")
+    return 0
+
+
+async def _key_status(args: argparse.Namespace, console: Console) -> int:
+    name, url = _service_url(args)
+    signer = _signer(args)
+    _key_table(console, await keys_ops.key_status(signer, name, url))
+    return 0
+
+
+async def _rotate(args: argparse.Namespace, console: Console) -> int:
+    name, url = _service_url(args)
+    signer = _signer(args)
+    body = await keys_ops.rotate(signer, name, url)
+    _key_table(console, body)
+    console.print(f"{name}: re-wrapped {body.get('rewrapped')}")
+    return 0
+
+
+async def _retire_kek(args: argparse.Namespace, console: Console) -> int:
+    name, url = _service_url(args)
+    signer = _signer(args)
+    body = await keys_ops.retire_kek(signer, name, url, args.keyring, args.kek_id)
+    _key_table(console, body)
+    console.print(f"{args.kek_id} retired from {args.keyring}")
+    return 0
+
+
+def _backup_key_file(args: argparse.Namespace) -> Path:
+    chosen = args.key_file or os.environ.get(BACKUP_KEY_ENV)
+    if not chosen:
+        raise OpsError(f"name the backup key with --key-file or ${BACKUP_KEY_ENV}")
+    return Path(chosen)
+
+
+async def _backup(args: argparse.Namespace, console: Console) -> int:
+    key_file = _backup_key_file(args)
+    if not key_file.exists():
+        console.print(f"new backup key written to {key_file}: keep a copy apart from the backups")
+    keyring = await asyncio.to_thread(ensure_keyring_file, key_file)
+    stores = await asyncio.to_thread(bk.discover_stores, args.target.data_dir)
+    target, manifest = await asyncio.to_thread(bk.take_backup, stores, args.out, keyring)
+    table = Table("service", "snapshot taken at", "store bytes", "backup bytes", "sha256")
+    for entry in manifest.stores:
+        table.add_row(
+            entry.service,
+            entry.taken_at,
+            str(entry.plain_bytes),
+            str(entry.encrypted_bytes),
+            entry.sha256[:16],
+        )
+    console.print(table)
+    console.print(f"backup set {target}: {manifest.total_bytes} bytes, key {manifest.key_id}")
+    return 0
+
+
+async def _verify_backup(args: argparse.Namespace, console: Console) -> int:
+    keyring = read_keyring(_backup_key_file(args), source="backup key file")
+    images = await asyncio.to_thread(bk.verify_backup, args.backup, keyring)
+    console.print(f"backup set intact: {', '.join(images)}")
+    return 0
+
+
+async def _restore(args: argparse.Namespace, console: Console) -> int:
+    keyring = read_keyring(_backup_key_file(args), source="backup key file")
+    kept = await asyncio.to_thread(
+        bk.restore_backup, args.backup, args.target.data_dir, keyring, replace=args.replace
+    )
+    for service, path in kept.items():
+        console.print(f"{service}: the previous store is kept as {path}")
+    console.print(
+        f"restored from {args.backup}; start the stack: every service re-publishes its outbox"
+    )
+    return 0
 
 
 def _signer_options(parser: argparse.ArgumentParser) -> None:

@@ -30,6 +30,9 @@ from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
+from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
+from alamal_runtime.sealing.keys import keyring_source
+from alamal_runtime.sealing.ops_api import keys_router
 from alamal_runtime.settings import ServiceSettings
 from alamal_runtime.store import OutboxMessage, Store, create_store
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
@@ -77,13 +80,15 @@ class ServiceRuntime:
         publishes: Iterable[str] = (),
         telemetry: Telemetry | None = None,
         metrics_interval_seconds: float = 15.0,
+        sealed: SealSchema | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
+        # Unsealed only when a benchmark asks for it (refused in prod by the settings).
+        self.sealed = None if settings.bench_unsealed else sealed
+        # A service that seals personal data refuses to be built without its KEK (KeyringError).
+        self.store = self._build_store()
         self.telemetry = telemetry or setup_telemetry(service)
-        self.store = create_store(
-            settings.store_url.get_secret_value(), default_database=f"alamal_{service}"
-        )
         self.broker = create_broker(
             settings.kafka_bootstrap, client_id=f"alamal-{service}", telemetry=self.telemetry
         )
@@ -118,6 +123,34 @@ class ServiceRuntime:
         self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
         self._processors: dict[str, EventProcessor] = {}
         self._subscribed = False
+
+    def _build_store(self) -> Store:
+        store = create_store(
+            self.settings.store_url.get_secret_value(), default_database=f"alamal_{self.service}"
+        )
+        if self.sealed is None:
+            return store
+        return SealedStore(
+            store,
+            keyring=keyring_from_settings(self.settings),
+            schema=self.sealed,
+            service=self.service,
+            keyring_source=keyring_source(self.settings),
+            reload_keyring=lambda: keyring_from_settings(self.settings),
+        )
+
+    @property
+    def sealing_store(self) -> SealedStore | None:
+        """The store as a sealed store, if this service seals personal data."""
+        return self.store if isinstance(self.store, SealedStore) else None
+
+    async def preflight(self) -> None:
+        """Open and close a store of our own: KeyringError now if the KEK does not fit."""
+        if self.sealed is None:
+            return
+        store = self._build_store()
+        await store.open()
+        await store.close()
 
     def on_start(self, hook: Callable[[Store], Awaitable[None]]) -> None:
         """Run `hook(store)` at start-up, after the store is open (e.g. create indexes)."""
@@ -201,6 +234,11 @@ class ServiceRuntime:
         every = [
             health_router({"store": self.store, "broker": _BrokerCheck(self)}),
             ops_router(self.service, self.store),
+            *(
+                [keys_router(self.service, self.store)]
+                if isinstance(self.store, SealedStore)
+                else []
+            ),
             *routers,
         ]
         for router in every:

@@ -48,6 +48,28 @@ class ServiceSettings(BaseSettings):
         " X-Forwarded-For/-Proto are believed; empty (the default) trusts no forwarder, so no"
         " client can choose the address it is seen with",
     )
+    data_dir: Path | None = Field(
+        default=None, description="The service's own folder (dev/test: generated keys live there)"
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption keyring: urlsafe-base64 256-bit keys, comma separated;"
+        " the first wraps new data keys, the others still unwrap (rotation)",
+    )
+    kek_file: Path | None = Field(
+        default=None, description="File holding the key-encryption keyring, one key per line"
+    )
+    bench_unsealed: bool = Field(
+        default=False,
+        description="dev/test only, for benchmarks: store personal data unsealed, to measure"
+        " what sealing costs; refused in prod",
+    )
+
+    @model_validator(mode="after")
+    def _never_unsealed_in_prod(self) -> ServiceSettings:
+        if self.bench_unsealed and self.profile == "prod":
+            raise ValueError("BENCH_UNSEALED is for benchmarks only: prod always seals")
+        return self
 
     @model_validator(mode="after")
     def _require_token_key(self) -> ServiceSettings:

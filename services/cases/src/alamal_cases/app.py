@@ -16,6 +16,7 @@ from alamal_cases import (
     plan_store,
     referral_store,
     referrals_api,
+    sealing,
     store,
     timeline_api,
     visits_api,
@@ -54,6 +55,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             REFERRAL_UPDATED,
         ],
         telemetry=telemetry,
+        sealed=sealing.SEALED,
     )
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)
