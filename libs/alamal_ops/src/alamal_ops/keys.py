@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from alamal_ops.services_api import OpsError, Signer, _client, _json_or_raise
+from alamal_ops.services_api import OpsError, Signer, client_for, json_or_raise
 from alamal_runtime.auth import Role
 from alamal_runtime.crypto import Keyring, new_key, read_keyring, write_keyring
 
@@ -33,20 +33,20 @@ async def key_status(
     signer: Signer, service: str, url: str, *, client: httpx.AsyncClient | None = None
 ) -> dict[str, object]:
     """A service's keyring ids and how many data keys each wraps."""
-    async with _client(client) as http:
+    async with client_for(client) as http:
         response = await http.get(f"{url}/ops/keys", headers=signer.headers(Role.OPERATOR, service))
-    return _json_or_raise(response)
+    return json_or_raise(response)
 
 
 async def rotate(
     signer: Signer, service: str, url: str, *, client: httpx.AsyncClient | None = None
 ) -> dict[str, object]:
     """Ask a service to re-read its keyring and re-wrap its keys under the first KEK."""
-    async with _client(client) as http:
+    async with client_for(client) as http:
         response = await http.post(
             f"{url}/ops/keys/rotate", headers=signer.headers(Role.OPERATOR, service), timeout=300
         )
-    return _json_or_raise(response)
+    return json_or_raise(response)
 
 
 async def retire_kek(

@@ -15,6 +15,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from alamal_contracts.topics import dead_letter_topic
 from alamal_runtime.auth import TokenVerifier
+from alamal_runtime.dead_letters import NotingDeadLetterSink, prepare_dead_letters
+from alamal_runtime.dead_letters_api import KafkaRepublisher, dead_letters_router
 from alamal_runtime.http import (
     BodySizeLimit,
     CatchUnexpected,
@@ -25,11 +27,12 @@ from alamal_runtime.http import (
 )
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
-from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink, LoggingDeadLetterSink
+from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
+from alamal_runtime.openapi import check_strict_numbers, document_errors
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
 from alamal_runtime.sealing.ops_api import keys_router
@@ -94,7 +97,7 @@ class ServiceRuntime:
         )
         self.dead_letter_topic = dead_letter_topic(service)
         self.dead_letters = CountingDeadLetterSink(
-            LoggingDeadLetterSink(
+            NotingDeadLetterSink(
                 KafkaDeadLetterSink(self.broker, self.dead_letter_topic), self.store
             ),
             self.telemetry.meter_provider,
@@ -120,7 +123,7 @@ class ServiceRuntime:
         )
         self._relay_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
-        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
+        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = [prepare_dead_letters]
         self._processors: dict[str, EventProcessor] = {}
         self._subscribed = False
 
@@ -172,12 +175,14 @@ class ServiceRuntime:
         self.metrics.topics.add(topic)
         return processor
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        await self.broker.publish(
+    async def _publish(self, message: OutboxMessage) -> Awaitable[object]:
+        """Hand the message to the producer; the returned future is its acknowledgement."""
+        return await self.broker.publish(
             message.value,
             topic=message.topic,
             key=message.key.encode("utf-8"),
             headers={name: value.decode("utf-8") for name, value in message.headers},
+            no_confirm=True,
         )
 
     async def start(self) -> None:
@@ -197,6 +202,8 @@ class ServiceRuntime:
                 processors=self._processors,
                 group_id=self.consumer_group,
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=self.settings.fetch_max_wait_ms(),
+                tracer=self.telemetry.tracer_provider.get_tracer("alamal.consumer"),
             )
             self._subscribed = True
         await self.broker.start()
@@ -234,6 +241,7 @@ class ServiceRuntime:
         every = [
             health_router({"store": self.store, "broker": _BrokerCheck(self)}),
             ops_router(self.service, self.store),
+            dead_letters_router(self.store, KafkaRepublisher(self.settings.kafka_bootstrap)),
             *(
                 [keys_router(self.service, self.store)]
                 if isinstance(self.store, SealedStore)
@@ -243,6 +251,9 @@ class ServiceRuntime:
         ]
         for router in every:
             app.include_router(router)
+        # Refuse lax numbers in request bodies at start-up; list every error status per route.
+        check_strict_numbers(app)
+        document_errors(app)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(CatchUnexpected)
         app.add_middleware(RequestLog)

@@ -17,10 +17,12 @@ from alamal_cases import held_visit_store, store
 from alamal_cases.audit import (
     NOT_FOUND_OR_OUT_OF_SCOPE,
     CasesAction,
+    list_refusals,
+    record_shown,
     record_step,
     record_step_done,
 )
-from alamal_cases.coordination_api import ListAction, audit_families
+from alamal_cases.coordination_api import ListAction
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain.held_visits import AlreadyDecidedError, HeldState, HeldVisit, decide
 from alamal_cases.handlers import SOURCE
@@ -30,7 +32,7 @@ from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem
-from alamal_runtime.store import StaleWriteError
+from alamal_runtime.store import StaleWriteError, Store
 
 router = APIRouter(tags=["held visits"])
 log = structlog.get_logger(__name__)
@@ -52,11 +54,19 @@ async def list_held(
 ) -> list[HeldVisitOut]:
     """A trusted person's own held visits (newest first, any state); a coordinator's inbox:
     those waiting in her wijken (oldest first; one wijk with `?wijk=`). 403 for other roles."""
+    action = ListAction.READ_HELD_VISITS.value
+    async with list_refusals(store_, principal, action, reason):
+        found = await _held_in_scope(store_, principal, wijk)
+    await record_shown(store_, principal, action, (h.family_id for h in found), reason)
+    return [HeldVisitOut.of(h) for h in found]
+
+
+async def _held_in_scope(store_: Store, principal: Principal, wijk: Wijk | None) -> list[HeldVisit]:
     if principal.role is Role.TRUSTED_PERSON:
         if wijk is not None:
             raise HTTPProblem(403, "a trusted person sees her own held visits only")
-        found = await held_visit_store.held_by_author(store_, principal.user_id)
-    elif principal.role is Role.COORDINATOR:
+        return await held_visit_store.held_by_author(store_, principal.user_id)
+    if principal.role is Role.COORDINATOR:
         if wijk is not None and wijk.value not in principal.wijken:
             raise HTTPProblem(403, "wijk outside your scope")
         wijken = [wijk.value] if wijk is not None else sorted(principal.wijken)
@@ -65,13 +75,8 @@ async def list_held(
             for w in wijken
             for h in await held_visit_store.held_in_wijk(store_, w, HeldState.WAITING)
         ]
-        found.sort(key=lambda h: (h.held_at, h.id))
-    else:
-        raise HTTPProblem(403, "held visits are for casework roles")
-    await audit_families(
-        store_, principal, ListAction.READ_HELD_VISITS, (h.family_id for h in found), reason
-    )
-    return [HeldVisitOut.of(h) for h in found]
+        return sorted(found, key=lambda h: (h.held_at, h.id))
+    raise HTTPProblem(403, "held visits are for casework roles")
 
 
 @router.post("/held-visits/{held_id}/decision", response_model=HeldVisitOut)

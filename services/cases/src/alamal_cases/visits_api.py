@@ -15,12 +15,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
 
 from alamal_cases import store
-from alamal_cases.audit import CasesAction, readable_case, record_step
+from alamal_cases.audit import (
+    CasesAction,
+    list_refusals,
+    readable_case,
+    record_shown,
+    record_step,
+)
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import (
     MAX_NOTE_CHARS,
@@ -68,7 +75,7 @@ class VisitIn(BaseModel):
 
     kind: VisitKind
     occurred_on: date
-    duration_minutes: int = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
+    duration_minutes: StrictInt = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
     topic_codes: list[TopicCode] = Field(default_factory=list, max_length=len(TopicCode))
     strengths_observed: list[Strength] = Field(default_factory=list, max_length=MAX_STRENGTHS)
     private_note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
@@ -163,6 +170,9 @@ async def create_visit(
     `reassigned`). Every attempt is audited, refusals with their code.
     """
     if body.captured_offline_at is not None and idempotency_key is None:
+        await record_step(
+            store_, principal, CasesAction.LOG_VISIT, None, reason=reason, refusal="invalid-input"
+        )
         raise RequestValidationError(
             [
                 {
@@ -291,13 +301,21 @@ async def read_visit(
 
 @router.get("/follow-ups/overdue", response_model=list[OverdueOut], tags=["visits"])
 async def list_overdue(
-    principal: CurrentPrincipal, store_: StoreDep, wijk: Wijk | None = None
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    wijk: Wijk | None = None,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> list[OverdueOut]:
-    """Overdue follow-ups on open cases: a trusted person's own, or a coordinator's wijken."""
-    cases = await cases_in_scope(store_, principal, wijk)
+    """Overdue follow-ups on open cases: a trusted person's own, or a coordinator's wijken.
+    Audited per family shown; a refusal once."""
+    action = CasesAction.READ_OVERDUE.value
+    async with list_refusals(store_, principal, action, reason):
+        cases = await cases_in_scope(store_, principal, wijk)
     visits = await store.visits_of_cases(store_, cases)
     today = local_today(datetime.now(UTC))
-    return [OverdueOut.of(o) for o in overdue_follow_ups(visits, today)]
+    overdue = overdue_follow_ups(visits, today)
+    await record_shown(store_, principal, action, (o.family_id for o in overdue), reason)
+    return [OverdueOut.of(o) for o in overdue]
 
 
 async def cases_in_scope(store_: Store, principal: Principal, wijk: Wijk | None) -> list[Case]:

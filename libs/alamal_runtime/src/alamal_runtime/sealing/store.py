@@ -219,6 +219,10 @@ class SealedUnitOfWork(UnitOfWork):
         """Claim an event in the backend's inbox."""
         return await self.inner.claim_inbox(consumer, event_id)
 
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Claim a batch of events in the backend's inbox; the newly claimed ids."""
+        return await self.inner.claim_inbox_many(consumer, event_ids)
+
     async def destroy_family_key(self, family_id: str) -> bool:
         """Destroy the family's data key (crypto-shredding); False if it had none."""
         return await self._store.vault.destroy(self.inner, family_id)
