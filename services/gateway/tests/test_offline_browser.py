@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from alamal_gateway.accounts import find_by_username
+from alamal_gateway.accounts import create_user, find_by_username
 from alamal_runtime.auth import Role, mint_token
 from alamal_runtime.store import create_store
 from alamal_stack.runner import EmbeddedStack
@@ -64,6 +64,24 @@ async def user_id(stack: EmbeddedStack, username: str) -> str:
         await store.close()
     assert user is not None
     return user.id
+
+
+async def add_trusted_person(stack: EmbeddedStack, username: str, password: str) -> None:
+    """A second trusted person of the same wijk, added to the gateway's store (set-up only)."""
+    (spec,) = [s for s in SERVICES if s.name == "gateway"]
+    store = create_store(store_url(spec, stack.data_dir), default_database="gateway")
+    await store.open()
+    try:
+        await create_user(
+            store,
+            username=username,
+            password=password,
+            role=Role.TRUSTED_PERSON,
+            wijken=("overvecht",),
+            display_name="Youssef",
+        )
+    finally:
+        await store.close()
 
 
 class Casework:
@@ -316,6 +334,7 @@ async def test_visits_logged_offline_are_sent_once_the_connection_returns(
     metrics = await ten_visits(page, connection, casework, case["id"])
     metrics["kept_after_caseload"] = kept["caches"]
     await refused_and_held(page, connection, casework, case["id"], other["id"])
+    await expired_while_offline(page, connection, casework, case["id"], stack)
 
     # Logging out leaves nothing on the device.
     async with page.expect_navigation(wait_until="load"):
@@ -352,6 +371,59 @@ async def ten_visits(
         "kept_bytes": sizes,
         "kept_total_kb": round(sum(sizes.values()) / 1024, 1),
     }
+
+
+async def expired_while_offline(
+    page: Any, connection: Connection, casework: Casework, case_id: str, stack: EmbeddedStack
+) -> None:
+    """Her session ends while a visit waits offline: the visit stays sealed on the device,
+    another trusted person logging in there neither sees nor sends it, and it is sent once
+    she logs in again."""
+    note = "Opgeslagen terwijl de sessie verliep"
+    other_password = f"tweede-{uuid.uuid4().hex}"
+    await add_trusted_person(stack, "tweede-vertrouwenspersoon", other_password)
+    before = len(await casework.visits(case_id))
+    await connection.off()
+    await log_visit_offline(page, case_id, "home-visit", "school", note)
+    assert await waiting(page) == 1
+    await page.context.clear_cookies()  # the session is gone (expired) while offline
+    await connection.on()
+    # Right after the connection returns the service worker's own fetches may still fail for a
+    # moment (it then serves the kept caseload): ask again until the server answers.
+    deadline = time.monotonic() + 60
+    while True:
+        await page.goto("/caseload")
+        if "/login" in page.url or time.monotonic() > deadline:
+            break
+        await page.wait_for_timeout(500)
+    assert "/login" in page.url, f"the ended session leads to the login page, not {page.url}"
+    await ready(page)
+    assert "wachten tot degene die ze opsloeg weer inlogt" in await page.inner_text("#offline")
+    kept = await device(page)
+    assert "alamal-pages" not in kept["caches"], "the login page forgets the kept pages"
+    assert len([item for item in kept["queue"] if item.get("state") == "waiting"]) == 1
+    assert note not in json.dumps(kept["queue"]), "still sealed"
+
+    # Another trusted person on the same device: not her visit, not shown, not sent.
+    await log_in(page, stack.urls["gateway"], "tweede-vertrouwenspersoon", other_password)
+    await page.goto("/caseload")
+    await ready(page)
+    assert await waiting(page) == 0
+    assert note not in await page.content()
+    async with page.expect_navigation(wait_until="load"):
+        await page.click("form[action='/logout'] button")
+    await ready(page)
+    assert len(await casework.visits(case_id)) == before, "nobody else sent it"
+    assert len((await device(page))["queue"]) >= 1, "his logout leaves her visit"
+
+    # She logs in again: the visit goes out, once, with its note.
+    await log_in(page, stack.urls["gateway"], TRUSTED, demo_passwords(stack)[TRUSTED])
+    await page.goto("/caseload")
+    await ready(page)
+    await page.wait_for_selector("#offline[data-waiting='0']", state="attached", timeout=30_000)
+    after = await casework.visits(case_id)
+    assert len(after) == before + 1
+    assert [v["private_note"] for v in after].count(note) == 1
 
 
 async def refused_and_held(
