@@ -64,7 +64,7 @@ async def stack(
     async with EmbeddedStack(
         data,
         base_port=0,
-        ready_timeout=120,
+        ready_timeout=240,
         extra_env={"GATEWAY_DEMO_USERS": "1"},
         store=request.param,
     ) as running:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alamal_runtime.retention.policy import Category
+
 type Profile = Literal["dev", "test", "prod"]
 
 
@@ -20,6 +22,19 @@ class ServiceSettings(BaseSettings):
     profile: Profile = "prod"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    http_socket_fds: str = Field(
+        default="",
+        pattern=r"^[0-9,]{0,100}$",
+        description="Comma-separated numbers of listening sockets inherited from the embedded"
+        " stack's runner, served instead of binding http_host:http_port (the runner binds the"
+        " ports, so replicas share one and a probe never meets an unbound port)",
+    )
+    exit_with_pid: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop (draining, as on SIGTERM) once the process with this id is gone: the"
+        " embedded stack's runner sets it, so no service outlives a runner that was killed",
+    )
     store_url: SecretStr = Field(
         description="sqlite:///path/to/file.sqlite3 or mongodb://[user:password@]host/database;"
         " secret because a MongoDB URL can carry credentials"
@@ -49,6 +64,35 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_seconds: float = Field(
+        default=30 * 24 * 3600.0,
+        ge=0,
+        description="How long published outbox messages are kept, to publish them again to a"
+        " new broker incarnation (the embedded Tansu loses everything when it restarts) and as"
+        " the source of a projection rebuild; 0 keeps them for ever",
+    )
+    outbox_trim_interval_seconds: float = Field(default=600.0, gt=0)
+    store_min_free_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Readiness fails when the disk of a file-backed store (SQLite) has less"
+        " free space than this (0: no check); the store must also take a write",
+    )
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    drain_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, after the HTTP side stopped: how long the service keeps"
+        " publishing its outbox and consuming until both are quiet, before it stops",
+    )
+    drain_quiet_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="How long the outbox must stay empty and the consumers idle with no lag"
+        " for the drain to end early",
+    )
     trace_link: str | None = Field(
         default=None,
         pattern=r"^https?://[A-Za-z0-9.:\[\]-]+/[A-Za-z0-9._~/-]*\{trace_id\}[A-Za-z0-9._~/-]*$",
@@ -74,6 +118,21 @@ class ServiceSettings(BaseSettings):
     kek_file: Path | None = Field(
         default=None, description="File holding the key-encryption keyring, one key per line"
     )
+    retention_day_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Length of one retention day in seconds: 86400 in production; tests"
+        " compress the retention clock with a fraction of a second (docs/retention.md)",
+    )
+    retention_interval_seconds: float = Field(
+        default=3_600.0, gt=0, description="How often the retention rules run"
+    )
+    retention_keep_days: dict[Category, int] = Field(
+        default_factory=dict,
+        description='Days kept per category, over the defaults, as JSON: {"closed-case": 730,'
+        ' "private-notes": 365, "audit-records": 1825, "delivery-logs": 90,'
+        ' "dead-letters": 90} (docs/retention.md)',
+    )
     bench_unsealed: bool = Field(
         default=False,
         description="dev/test only, for benchmarks: store personal data unsealed, to measure"
@@ -90,6 +149,13 @@ class ServiceSettings(BaseSettings):
     def _require_token_key(self) -> ServiceSettings:
         if self.token_public_key is None and self.token_public_key_file is None:
             raise ValueError("set TOKEN_PUBLIC_KEY or TOKEN_PUBLIC_KEY_FILE (gateway's public key)")
+        return self
+
+    @model_validator(mode="after")
+    def _keep_days_positive(self) -> ServiceSettings:
+        for category, days in self.retention_keep_days.items():
+            if not 1 <= days <= 36_600:
+                raise ValueError(f"RETENTION_KEEP_DAYS: {category.value} must be 1 to 36600 days")
         return self
 
     def fetch_max_wait_ms(self) -> int:
