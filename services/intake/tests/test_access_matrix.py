@@ -33,6 +33,7 @@ PERSONAS = (
     "admin",
     "operator",
     "funder",
+    "privacy",  # a privacy officer: AVG requests only, no casework
     "anonymous",
 )
 WITH_TOKEN = PERSONAS[:-1]
@@ -73,7 +74,7 @@ class Cell:
 READ = {"holder": OK, "father": OK, "coord": OK}
 """Whoever has the family in her caseload or wijk; everyone else with a token gets 404."""
 ASSIGN = {"holder": FORBIDDEN, "father": FORBIDDEN, "coord": OK}
-BACK_OFFICE = dict.fromkeys(("admin", "operator", "funder"), FORBIDDEN)
+BACK_OFFICE = dict.fromkeys(("admin", "operator", "funder", "privacy"), FORBIDDEN)
 SEARCH = {
     "holder": OK,
     "father": OK,
@@ -82,7 +83,21 @@ SEARCH = {
     "coord_other": EMPTY,
 } | BACK_OFFICE
 PUBLIC = dict.fromkeys(PERSONAS, OK)
-NOT_STAFF_TOOLS = dict.fromkeys(("holder", "father", "other_tp", "operator", "funder"), FORBIDDEN)
+NOT_STAFF_TOOLS = dict.fromkeys(
+    ("holder", "father", "other_tp", "operator", "funder", "privacy"), FORBIDDEN
+)
+PRIVACY_ONLY = dict.fromkeys(
+    ("holder", "father", "other_tp", "coord", "coord_other", "admin", "operator", "funder"),
+    FORBIDDEN,
+)
+"""Privacy routes: every role but the privacy officer gets 403 (and the refusal is audited)."""
+DECIDERS = {
+    **dict.fromkeys(("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN),
+    "coord": HIDDEN,
+    "coord_other": HIDDEN,
+    "privacy": HIDDEN,
+}
+"""Deciding on (or reading) an erasure: privacy officers and coordinators; the id is unknown."""
 
 CELLS: list[tuple[Cell, dict[str, str]]] = [
     (
@@ -251,6 +266,41 @@ CELLS: list[tuple[Cell, dict[str, str]]] = [
         ),
         NOT_STAFF_TOOLS | {"admin": EMPTY},
     ),
+    (
+        Cell(
+            "privacy officer finds a family",
+            "GET",
+            "/privacy/families?name={surname}",
+            rows="results",
+            key="family_id",
+        ),
+        PRIVACY_ONLY | {"privacy": OK},
+    ),
+    (Cell("export", "GET", "/privacy/families/{family_id}/export"), PRIVACY_ONLY | {"privacy": OK}),
+    (
+        Cell("export of unknown id", "GET", "/privacy/families/{unknown_id}/export"),
+        PRIVACY_ONLY | {"privacy": HIDDEN},
+    ),
+    (
+        Cell(
+            "request erasure",
+            "POST",
+            "/privacy/erasures",
+            lambda v: {
+                "family_id": v["family_id"],
+                "reason": "family-request",
+                "basis": "objection",
+            },
+        ),
+        PRIVACY_ONLY | {"privacy": OK},
+    ),
+    (Cell("approve erasure", "POST", "/privacy/erasures/{request_id}/approve"), DECIDERS),
+    (Cell("reject erasure", "POST", "/privacy/erasures/{request_id}/reject"), DECIDERS),
+    (Cell("read erasure", "GET", "/privacy/erasures/{request_id}"), DECIDERS),
+    (
+        Cell("list erasures", "GET", "/privacy/erasures", rows="results", key="family_id"),
+        DECIDERS | dict.fromkeys(("coord", "coord_other", "privacy"), EMPTY),
+    ),
     (Cell("liveness", "GET", "/health/live", needs_family=False), PUBLIC),
     (Cell("readiness", "GET", "/health/ready", needs_family=False), PUBLIC),
 ]
@@ -313,6 +363,7 @@ async def test_role_by_endpoint(
         "admin": caller(Role.ADMIN, wijken={"overvecht"}).headers,
         "operator": caller(Role.OPERATOR, wijken={"overvecht"}).headers,
         "funder": caller(Role.FUNDER, wijken={"overvecht"}).headers,
+        "privacy": caller(Role.PRIVACY_OFFICER, wijken={"overvecht"}).headers,
         "anonymous": {},
     }
     got: dict[str, str] = {}
@@ -322,6 +373,7 @@ async def test_role_by_endpoint(
             "holder": holder.user_id,
             "newcomer": str(uuid.uuid4()),
             "unknown_id": str(uuid.uuid4()),
+            "request_id": str(uuid.uuid4()),
             "family_id": world.family_id if world else "",
             "surname": world.surname if world else "",
         }

@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from alamal_contracts.topics import dead_letter_topic
 from alamal_runtime.auth import TokenVerifier
+from alamal_runtime.erasure import skip_erased
 from alamal_runtime.http import (
     BodySizeLimit,
     CatchUnexpected,
@@ -101,11 +102,14 @@ class ServiceRuntime:
         self._start_hooks.append(hook)
 
     def consume(self, topic: str, handler: Handler) -> EventProcessor:
-        """Handle every event on `topic` once in effect, in this service's consumer group."""
+        """Handle every event on `topic` once in effect, in this service's consumer group.
+
+        Events about a family this service has erased are skipped (`erasure.skip_erased`).
+        """
         processor = EventProcessor(
             store=self.store,
             consumer=self.service,
-            handler=handler,
+            handler=skip_erased(handler),
             dead_letters=self.dead_letters,
             retries=self.settings.handler_retries,
         )

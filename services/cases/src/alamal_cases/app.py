@@ -12,6 +12,8 @@ from alamal_cases import (
     handlers,
     plan_api,
     plan_store,
+    privacy,
+    privacy_api,
     referral_store,
     referrals_api,
     store,
@@ -22,7 +24,9 @@ from alamal_cases.settings import CasesSettings
 from alamal_contracts.topics import (
     CASE_CLOSED,
     CASE_OPENED,
+    CASES_FAMILY_ERASED,
     CONSENT_CHANGED,
+    FAMILY_ERASURE_REQUESTED,
     FAMILY_REASSIGNED,
     FAMILY_REGISTERED,
     GOAL_UPDATED,
@@ -48,6 +52,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             GOAL_UPDATED,
             REFERRAL_ESCALATED,
             REFERRAL_UPDATED,
+            CASES_FAMILY_ERASED,
         ],
         telemetry=telemetry,
     )
@@ -60,6 +65,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
     runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)
     runtime.consume(PARTNER_STATUS_REPORTED, handlers.on_partner_status_reported)
+    runtime.consume(FAMILY_ERASURE_REQUESTED, privacy.Eraser(runtime.store))
     return runtime.create_app(
         title="Al Amal cases",
         routers=[
@@ -70,5 +76,6 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             audit_api.router,
             coordination_api.router,
             timeline_api.router,
+            privacy_api.router,
         ],
     )

@@ -29,6 +29,7 @@ from alamal_gateway.web import (
     ops,
     partners,
     plan,
+    privacy,
     reports,
 )
 from alamal_gateway.web.security import SecurityHeaders
@@ -108,6 +109,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             reports.router,
             partners.router,
             plan.router,
+            privacy.router,
         ],
         docs_url=None,
         redoc_url=None,

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from alamal_contracts.topics import (
     CONSENT_CHANGED,
     ENDPOINT_DISABLED,
+    FAMILY_ERASURE_REQUESTED,
+    NOTIFICATIONS_FAMILY_ERASED,
     PARTNER_STATUS_REPORTED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
@@ -22,6 +24,8 @@ from alamal_notifications import (
     messages,
     partner_api,
     partners_api,
+    privacy,
+    privacy_api,
     store,
 )
 from alamal_notifications.deps import Services
@@ -32,6 +36,7 @@ from alamal_notifications.recording import Recorder
 from alamal_notifications.secretbox import load_secret_box
 from alamal_notifications.sender import Sender
 from alamal_notifications.settings import NotificationsSettings
+from alamal_runtime.audit import prepare_audit
 from alamal_runtime.service import ServiceRuntime
 from alamal_runtime.telemetry import Telemetry
 
@@ -42,7 +47,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime = ServiceRuntime(
         settings,
         service="notifications",
-        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED],
+        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED, NOTIFICATIONS_FAMILY_ERASED],
         telemetry=telemetry,
     )
 
@@ -79,6 +84,14 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
     runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
+    runtime.on_start(privacy.prepare)
+    runtime.on_start(prepare_audit)
+    runtime.consume(
+        FAMILY_ERASURE_REQUESTED,
+        privacy.Eraser(
+            runtime.store, public_base_url=settings.public_base_url, wake=dispatcher.wake
+        ),
+    )
     app = runtime.create_app(
         title="Al Amal notifications",
         routers=[
@@ -87,6 +100,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
             deliveries_api.router,
             deliveries_api.overview,
             partner_api.router,
+            privacy_api.router,
         ],
     )
     app.state.notifications = Services(

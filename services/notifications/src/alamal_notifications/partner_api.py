@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from alamal_contracts.codes import Code, LegalBasis, ReferralStatus, Urgency
 from alamal_contracts.events import PartnerStatusReported
-from alamal_notifications import credentials
+from alamal_notifications import credentials, privacy
 from alamal_notifications import store as repo
 from alamal_notifications.deps import ServicesDep
 from alamal_notifications.domain.referrals import (
@@ -37,6 +37,7 @@ router = APIRouter(prefix="/partner/v1", tags=["partner"])
 log = structlog.get_logger(__name__)
 _basic = HTTPBasic(auto_error=False, realm="partner")
 NOT_FOUND = "referral not found"
+ERASED = "the referral was erased at the family's request; erase what you hold about it"
 
 
 async def _partner_id(
@@ -93,6 +94,9 @@ class StatusAccepted(BaseModel):
 
 async def _own_referral(uow: repo.Reader, referral_id: str, partner_id: str) -> ReferralView:
     view = await repo.get_referral(uow, referral_id)
+    if view is None and await privacy.erased_referral(uow, referral_id) == partner_id:
+        # The family was erased (AVG art. 17): the partner was told by webhook to erase too.
+        raise HTTPProblem(410, ERASED)
     if view is None or view.partner_id != partner_id or not view.escalated:
         raise HTTPProblem(404, NOT_FOUND)
     return view

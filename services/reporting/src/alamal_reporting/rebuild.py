@@ -17,7 +17,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from alamal_contracts.envelope import EnvelopeError, from_kafka
-from alamal_reporting import store
+from alamal_reporting import erasures, store
 from alamal_reporting.domain.facts import FactDoc, facts_of
 from alamal_reporting.handlers import CONSUMED_TOPICS
 from alamal_runtime.store import Store
@@ -50,8 +50,14 @@ async def rebuild(
     progress: Progress | None = None,
     stall_seconds: float = 60.0,
 ) -> RebuildResult:
-    """Drop the projection and replay `topics` up to their current end into it."""
+    """Drop the projection and replay `topics` up to their current end into it.
+
+    Erasures are part of the replay: the erasure topic is read first, every erased family is
+    marked (as the live consumer marks it), and no fact of a marked family is written back.
+    """
     dropped = await store.drop(projection)
+    await erasures.mark_replayed(projection, bootstrap, stall_seconds=stall_seconds)
+    erased = await erasures.erased_families(projection)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -97,12 +103,14 @@ async def rebuild(
                         skipped += 1
                         continue
                     events += 1
-                    store.combine(pending, facts_of(event.data))
+                    store.combine(pending, erasures.without(erased, facts_of(event.data)))
             for tp in list(remaining):
                 if tp in confirmed and await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
             if len(pending) >= batch_size or not remaining:
-                await store.write_batch(projection, pending)
+                # The live consumer may erase a family meanwhile: look again before writing.
+                erased = await erasures.erased_families(projection)
+                await store.write_batch(projection, erasures.pending_without(erased, pending))
                 pending = {}
         if progress is not None:
             progress(read, sum(ends[tp] - starts[tp] for tp in partitions))

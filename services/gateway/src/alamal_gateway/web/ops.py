@@ -77,6 +77,7 @@ async def operator_page(request: Request, viewer: CurrentViewer) -> HTMLResponse
     )
     dead_letters = await _dead_letters(request, viewer)
     failures = await fetch(request, viewer, "notifications", "/deliveries", state="failed")
+    erasures = await fetch(request, viewer, "intake", "/ops/erasures")
     audit = await gateway(request).guard.audit_records(limit=200)
     outcomes: dict[str, int] = {}
     for record in audit:
@@ -89,5 +90,6 @@ async def operator_page(request: Request, viewer: CurrentViewer) -> HTMLResponse
         health=health,
         dead_letters=dead_letters,
         failures=failures,
+        erasures=erasures,
         outcomes=sorted(outcomes.items()),
     )

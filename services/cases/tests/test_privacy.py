@@ -1,0 +1,192 @@
+"""Cases' part of a family's AVG rights on the real broker and SQLite: the export, and the
+erasure with its confirmation, once, with nothing left in the store's bytes (integration)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from alamal_cases.privacy import FAMILY_COLLECTIONS
+from alamal_contracts.codes import ConsentPurpose
+from alamal_contracts.envelope import from_kafka
+from alamal_contracts.events import CasesFamilyErased, FamilyErasureRequested
+from alamal_contracts.topics import CASES_FAMILY_ERASED
+from alamal_runtime.auth import Role
+from alamal_runtime.erasure import ERASED_FAMILIES
+from alamal_runtime.store import Store
+from alamal_runtime.store.sqlite import SqliteStore
+from alamal_stack.kafka_testing import read_topic_until
+
+from .conftest import Caller, Producer, kafka_record, registration, wait_for_cases
+from .test_referrals_api import grant
+
+pytestmark = pytest.mark.integration
+
+type MakeCaller = Callable[..., Caller]
+FIELDS = ("note", "strength_seen", "strength", "goal", "progress", "referral")
+
+
+def planted_values() -> dict[str, str]:
+    """A unique value for every free-text field cases keeps."""
+    tag = uuid.uuid4().hex[:10]
+    return {field: f"Planted-{field}-{tag}" for field in FIELDS}
+
+
+async def casework(
+    client: httpx.AsyncClient,
+    producer: Producer,
+    store: Store,
+    trusted: Caller,
+    planted: dict[str, str],
+) -> tuple[str, str]:
+    """A registered family with a case, a visit, a plan and a sent referral, all carrying the
+    planted values; return (family id, case id)."""
+    registered = registration(trusted_person_id=trusted.user_id)
+    await producer.send(kafka_record(registered))
+    (case,) = await wait_for_cases(client, trusted, registered.family_id)
+    case_id = case["id"]
+    h = trusted.headers
+    visit = {
+        "kind": "home-visit",
+        "occurred_on": case["opened_at"][:10],
+        "duration_minutes": 30,
+        "topic_codes": ["school"],
+        "strengths_observed": [planted["strength_seen"]],
+        "private_note": planted["note"],
+    }
+    answers = [
+        await client.post(f"/cases/{case_id}/visits", json=visit, headers=h),
+        await client.put(
+            f"/cases/{case_id}/plan/strengths", json={"items": [planted["strength"]]}, headers=h
+        ),
+    ]
+    goal = await client.post(
+        f"/cases/{case_id}/plan/goals",
+        json={"area": "school", "description": planted["goal"]},
+        headers=h,
+    )
+    answers.append(goal)
+    answers.append(
+        await client.patch(
+            f"/cases/{case_id}/plan/goals/{goal.json()['id']}",
+            json={"note": planted["progress"]},
+            headers=h,
+        )
+    )
+    await grant(producer, store, registered.family_id, ConsentPurpose.SHARE_YOUTH_CARE)
+    referral = await client.post(
+        f"/cases/{case_id}/referrals",
+        json={
+            "partner_id": str(uuid.uuid4()),
+            "partner_kind": "youth-care",
+            "urgency": "urgent",
+            "reason_codes": ["parenting-support"],
+            "note": planted["referral"],
+        },
+        headers=h,
+    )
+    answers.append(referral)
+    answers.append(await client.post(f"/referrals/{referral.json()['id']}/send", headers=h))
+    for answer in answers:
+        assert answer.status_code in (200, 201), answer.text
+    return registered.family_id, case_id
+
+
+def store_bytes(store: Store) -> bytes:
+    """Every byte of the SQLite file and its WAL."""
+    assert isinstance(store, SqliteStore)
+    path = Path(store.path)
+    return b"".join(
+        p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
+    )
+
+
+async def test_the_export_holds_the_whole_casework_and_only_officers_get_it(
+    client: httpx.AsyncClient, producer: Producer, cases_store: Store, caller: MakeCaller
+) -> None:
+    trusted = caller(Role.TRUSTED_PERSON)
+    planted = planted_values()
+    family_id, case_id = await casework(client, producer, cases_store, trusted, planted)
+    officer = caller(Role.PRIVACY_OFFICER)
+    response = await client.get(f"/privacy/families/{family_id}/export", headers=officer.headers)
+    assert response.status_code == 200, response.text
+    for value in planted.values():
+        assert value in response.text, value
+    export = response.json()
+    (case,) = export["sections"]["cases"]
+    assert case["case"]["id"] == case_id
+    assert [r["state"] for r in case["referrals"]] == ["sent"]
+    assert export["sections"]["family"]["open_case_id"] == case_id
+    assert any(c["purpose"] == "share-youth-care" for c in export["sections"]["consents"])
+    assert "export-family" in [a["action"] for a in export["sections"]["access_audit"]]
+
+    nothing = await client.get(f"/privacy/families/{uuid.uuid4()}/export", headers=officer.headers)
+    assert nothing.status_code == 200
+    assert nothing.json()["sections"]["cases"] == []
+    coordinator = caller(Role.COORDINATOR, wijken={"overvecht"})
+    for other in (trusted, coordinator, caller(Role.ADMIN)):
+        refused = await client.get(f"/privacy/families/{family_id}/export", headers=other.headers)
+        assert refused.status_code == 403
+    audit = await client.get(f"/audit?family_id={family_id}", headers=coordinator.headers)
+    denied = [r for r in audit.json()["records"] if r["action"] == "export-family"]
+    assert sorted(r["outcome"] for r in denied) == ["allowed", *["denied-or-missing"] * 3]
+
+
+async def test_an_erasure_removes_the_family_from_the_store_and_is_confirmed_once(
+    client: httpx.AsyncClient,
+    producer: Producer,
+    cases_store: Store,
+    caller: MakeCaller,
+    kafka_bootstrap: str,
+) -> None:
+    trusted = caller(Role.TRUSTED_PERSON)
+    planted, kept = planted_values(), planted_values()
+    family_id, case_id = await casework(client, producer, cases_store, trusted, planted)
+    kept_id, _ = await casework(client, producer, cases_store, caller(Role.TRUSTED_PERSON), kept)
+    assert all(v.encode() in store_bytes(cases_store) for v in planted.values())
+    request_id = str(uuid.uuid4())
+    requested = kafka_record(FamilyErasureRequested(family_id=family_id, request_id=request_id))
+    await producer.send(requested)
+    await producer.send(requested)  # redelivered: handled once
+    await producer.send(
+        kafka_record(FamilyErasureRequested(family_id=family_id, request_id=request_id))
+    )
+
+    key = family_id.encode()
+    await read_topic_until(
+        kafka_bootstrap, CASES_FAMILY_ERASED, lambda rs: any(r.key == key for r in rs)
+    )
+    await asyncio.sleep(1.0)  # room for a (wrong) second confirmation to arrive
+    records = await read_topic_until(
+        kafka_bootstrap, CASES_FAMILY_ERASED, lambda _: False, within=1.0
+    )
+    ours = [r for r in records if r.key == key]
+    assert len(ours) == 1
+    confirmed = from_kafka(ours[0].value, ours[0].headers, expect=CasesFamilyErased).data
+    assert confirmed.request_id == request_id
+
+    for collection in FAMILY_COLLECTIONS:
+        assert await cases_store.find(collection, {"family_id": family_id}) == []
+    assert await cases_store.get("families", family_id) is None
+    assert await cases_store.get("plan_strengths", case_id) is None
+    assert await cases_store.find("access_audit", {"family_id": family_id}) == []
+    assert await cases_store.get(ERASED_FAMILIES, family_id) is not None
+    left = store_bytes(cases_store)
+    assert [v for v in planted.values() if v.encode() in left] == []
+    # The other family is untouched.
+    assert len(await cases_store.find("visits", {"family_id": kept_id})) == 1
+    assert all(v.encode() in left for v in kept.values())
+
+    # A late event about the family does not bring it back.
+    await producer.send(
+        kafka_record(registration(family_id=family_id, trusted_person_id=trusted.user_id))
+    )
+    await asyncio.sleep(1.5)
+    assert await cases_store.find("cases", {"family_id": family_id}) == []
+    gone = await client.get(f"/cases/{case_id}/visits", headers=trusted.headers)
+    assert gone.status_code == 404
