@@ -15,7 +15,8 @@ from alamal_reporting.domain.facts import Fact, FactDoc, family_of
 from alamal_runtime.erasure import ERASED_FAMILIES, mark_erased
 from alamal_runtime.store import Store
 
-MAX_ERASED = 10_000_000
+MAX_ERASED = 2**31 - 1
+"""A bound every backend accepts for `find` (MongoDB's wire limit is a 32-bit integer)."""
 
 
 class ErasureReplayStalledError(RuntimeError):

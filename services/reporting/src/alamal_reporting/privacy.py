@@ -15,8 +15,7 @@ import structlog
 
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import FamilyErasureRequested, ReportingFamilyErased
-from alamal_reporting import store
-from alamal_reporting.domain.facts import CASES, FAMILIES, GOALS, REFERRALS, VISITS, family_of
+from alamal_reporting.domain.facts import COLLECTIONS, family_of
 from alamal_runtime.erasure import forget_family, mark_erased
 from alamal_runtime.events import emit
 from alamal_runtime.privacy import export_document
@@ -26,24 +25,19 @@ SOURCE = "/alamal/reporting"
 log = structlog.get_logger(__name__)
 
 
+MAX_FACTS = 2**31 - 1
+"""A bound every backend accepts for `find` (MongoDB's wire limit is a 32-bit integer)."""
+
+
 async def facts_of_family(projection: Store, family_id: str) -> dict[str, dict[str, Any]]:
     """Per collection, the family's stored facts by entity id."""
-    snap = await store.snapshot(projection)
-    by_collection = {
-        FAMILIES: snap.families,
-        CASES: snap.cases,
-        VISITS: snap.visits,
-        REFERRALS: snap.referrals,
-        GOALS: snap.goals,
-    }
-    return {
-        collection: {
-            entity_id: doc
-            for entity_id, doc in docs.items()
-            if family_of(collection, entity_id, doc) == family_id
+    found: dict[str, dict[str, Any]] = {}
+    for collection in COLLECTIONS:
+        records = await projection.find(collection, limit=MAX_FACTS)
+        found[collection] = {
+            r.id: r.data for r in records if family_of(collection, r.id, r.data) == family_id
         }
-        for collection, docs in by_collection.items()
-    }
+    return found
 
 
 async def export_family(projection: Store, family_id: str) -> dict[str, Any]:
