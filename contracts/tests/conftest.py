@@ -31,6 +31,8 @@ from alamal_contracts.events import (
     FamilyRegistered,
     GoalUpdated,
     MemberCount,
+    PartnerChanged,
+    PartnerRegistered,
     PartnerStatusReported,
     ReferralEscalated,
     ReferralUpdated,
@@ -142,6 +144,12 @@ def make_events() -> list[EventBase]:
         ),
         FamilyErasureRequested(family_id=FAMILY, request_id=REQUEST),
         *(confirmation(family_id=FAMILY, request_id=REQUEST) for confirmation in CONFIRMATIONS),
+        PartnerRegistered(
+            partner_id=PARTNER, kind=PartnerKind.YOUTH_CARE, active=True, revision=1, changed_at=AT
+        ),
+        PartnerChanged(
+            partner_id=PARTNER, kind=PartnerKind.POLICE, active=False, revision=2, changed_at=AT
+        ),
     ]
 
 

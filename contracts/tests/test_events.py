@@ -18,6 +18,7 @@ from alamal_contracts.events import (
     VisitLogged,
 )
 from alamal_contracts.introspect import nested_models, walk_fields
+from alamal_contracts.topics import ALL_EVENT_TOPICS
 
 from .conftest import FAMILY, make_events
 
@@ -31,7 +32,7 @@ def _with(model: type[Event], **changes: Any) -> dict[str, Any]:
 
 
 def test_registries_map_topic_and_type_to_the_model() -> None:
-    assert len(EVENT_MODELS) == len(EVENTS) == len(EVENTS_BY_TYPE) == 15
+    assert len(EVENT_MODELS) == len(EVENTS) == len(EVENTS_BY_TYPE) == len(ALL_EVENT_TOPICS)
     for model in EVENT_MODELS:
         assert EVENTS[model.TOPIC] is model
         assert EVENTS_BY_TYPE[model.CE_TYPE] is model

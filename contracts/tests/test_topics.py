@@ -5,7 +5,7 @@ from alamal_contracts.events import EVENTS
 
 
 def test_all_event_topics_follow_the_naming_rule_and_are_unique() -> None:
-    assert len(set(topics.ALL_EVENT_TOPICS)) == len(topics.ALL_EVENT_TOPICS) == 15
+    assert len(set(topics.ALL_EVENT_TOPICS)) == len(topics.ALL_EVENT_TOPICS) == len(EVENTS)
     for topic in topics.ALL_EVENT_TOPICS:
         assert topics.TOPIC_PATTERN.fullmatch(topic), topic
 

@@ -49,7 +49,14 @@ def test_compose_file_keeps_the_platform_rules(compose: Any) -> None:
 
 def test_every_service_and_the_tracing_pipeline_are_there(compose: Any) -> None:
     services = set(compose["services"])
-    assert {"kafka", "mongodb", "mongodb-init", "otel-collector", "jaeger"} <= services
+    assert {
+        "kafka",
+        "mongodb",
+        "mongodb-init",
+        "otel-collector",
+        "jaeger",
+        "prometheus",
+    } <= services
     assert set(SETTINGS) <= services
     for name in SETTINGS:
         svc = compose["services"][name]

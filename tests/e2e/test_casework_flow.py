@@ -111,10 +111,17 @@ async def test_the_whole_casework_of_one_family(stack: EmbeddedStack) -> None:
     khadija = Person(stack, Role.TRUSTED_PERSON, {"overvecht"})
     youssef = Person(stack, Role.TRUSTED_PERSON, {"overvecht"})
     coordinator = Person(stack, Role.COORDINATOR, {"overvecht"})
-    partner_id = str(uuid.uuid4())
+    admin = Person(stack, Role.ADMIN, set())
     today = date.today()
 
     async with httpx.AsyncClient(timeout=15) as http:
+        partner = await http.post(
+            f"{stack.urls['notifications']}/partners",
+            json={"name": "Jeugdzorg Utrecht", "kind": "youth-care"},
+            headers=admin.headers,
+        )
+        assert partner.status_code == 201, partner.text
+        partner_id = partner.json()["id"]
         body = family_body(amina.user_id)
         body["members"].append({"role": "father", "birth_year": 1979, "first_name": "Rachid"})
         body["projects"] = ["tussen-in"]
@@ -186,19 +193,27 @@ async def test_the_whole_casework_of_one_family(stack: EmbeddedStack) -> None:
             headers=khadija.headers,
         )
         assert consent.status_code == 201, consent.text
-        proposed = await http.post(
-            f"{cases}/cases/{case_id}/referrals",
-            json={
-                "partner_id": partner_id,
-                "partner_kind": "youth-care",
-                "urgency": "routine",
-                "reason_codes": ["parenting-support"],
-                "note": "Planted-referral-note-5563",
-            },
-            headers=khadija.headers,
-        )
-        assert proposed.status_code == 201, proposed.text
-        referral = f"{cases}/referrals/{proposed.json()['id']}"
+
+        async def proposed() -> dict[str, Any] | None:
+            # 422 on partner_id until cases has projected notifications' partner fact.
+            answer = await http.post(
+                f"{cases}/cases/{case_id}/referrals",
+                json={
+                    "partner_id": partner_id,
+                    "urgency": "routine",
+                    "reason_codes": ["parenting-support"],
+                    "note": "Planted-referral-note-5563",
+                },
+                headers=khadija.headers,
+            )
+            if answer.status_code == 422:
+                assert answer.json()["fields"] == ["partner_id"], answer.text
+                return None
+            assert answer.status_code == 201, answer.text
+            created: dict[str, Any] = answer.json()
+            return created
+
+        referral = f"{cases}/referrals/{(await eventually(proposed))['id']}"
         approved = await http.post(f"{referral}/approve", headers=coordinator.headers)
         assert approved.status_code == 200, approved.text
 

@@ -21,6 +21,8 @@ FAMILY_ERASURE_REQUESTED: Final = "intake.family-erasure-requested.v1"
 CASES_FAMILY_ERASED: Final = "cases.family-erased.v1"
 NOTIFICATIONS_FAMILY_ERASED: Final = "notifications.family-erased.v1"
 REPORTING_FAMILY_ERASED: Final = "reporting.family-erased.v1"
+PARTNER_REGISTERED: Final = "notifications.partner-registered.v1"
+PARTNER_CHANGED: Final = "notifications.partner-changed.v1"
 
 ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     FAMILY_REGISTERED,
@@ -38,6 +40,8 @@ ALL_EVENT_TOPICS: Final[tuple[str, ...]] = (
     CASES_FAMILY_ERASED,
     NOTIFICATIONS_FAMILY_ERASED,
     REPORTING_FAMILY_ERASED,
+    PARTNER_REGISTERED,
+    PARTNER_CHANGED,
 )
 
 _SERVICE_PATTERN: Final = re.compile(r"^[a-z][a-z0-9-]*$")

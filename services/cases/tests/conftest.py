@@ -14,8 +14,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from alamal_cases import referral_store
 from alamal_cases.app import create_app
 from alamal_cases.domain import Case, CaseStatus, FamilyRef
+from alamal_cases.domain.partners import PartnerStanding
 from alamal_cases.settings import CasesSettings
 from alamal_cases.store import add_case
 from alamal_contracts.codes import (
@@ -23,6 +25,7 @@ from alamal_contracts.codes import (
     ConsentPurpose,
     IntakeSource,
     MemberRole,
+    PartnerKind,
     Project,
     Wijk,
 )
@@ -216,3 +219,24 @@ async def seed_case(
     async with store.transaction() as uow:
         await add_case(uow, case, ref)
     return case
+
+
+async def seed_partner(
+    store: Store,
+    kind: PartnerKind,
+    *,
+    active: bool = True,
+    revision: int = 1,
+    partner_id: str | None = None,
+) -> str:
+    """Put a partner fact straight into cases' projection (as notifications' event would)."""
+    standing = PartnerStanding(
+        partner_id=partner_id or str(uuid.uuid4()),
+        kind=kind,
+        active=active,
+        revision=revision,
+        changed_at=datetime.now(UTC),
+    )
+    async with store.transaction() as uow:
+        await referral_store.merge_partner(uow, standing)
+    return standing.partner_id

@@ -34,9 +34,12 @@ from alamal_contracts.codes import (
 from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 
-from .conftest import Caller, seed_case
+from .conftest import Caller, seed_case, seed_partner
 
 pytestmark = pytest.mark.integration
+
+WELFARE_PARTNER = str(uuid.uuid4())
+"""The registered welfare partner the 'propose referral' cell refers to."""
 
 PERSONAS = (
     "holder",  # the case's trusted person
@@ -169,8 +172,7 @@ CELLS: list[tuple[Cell, dict[str, str]]] = [
             "POST",
             "/cases/{case_id}/referrals",
             {
-                "partner_id": str(uuid.uuid4()),
-                "partner_kind": "welfare",
+                "partner_id": WELFARE_PARTNER,
                 "urgency": "routine",
                 "reason_codes": ["money"],
             },
@@ -249,11 +251,13 @@ async def make_world(store: Store, cell: Cell, holder: str, father: str) -> Worl
         now=now,
     )
     state = cell.referral_state
+    await seed_partner(store, PartnerKind.WELFARE, partner_id=WELFARE_PARTNER)
+    partner_id = await seed_partner(store, cell.referral_kind)
     referral = Referral(
         id=str(uuid.uuid4()),
         case_id=case.id,
         family_id=case.family_id,
-        partner_id=str(uuid.uuid4()),
+        partner_id=partner_id,
         partner_kind=cell.referral_kind,
         urgency=Urgency.ROUTINE,
         reason_codes=("money",),

@@ -18,7 +18,7 @@ import pytest
 from alamal_cases.domain import local_today
 from alamal_cases.domain.referrals import ReferralState
 from alamal_cases.referral_store import get_referral, get_referral_in
-from alamal_contracts.codes import ReferralStatus, Wijk
+from alamal_contracts.codes import PartnerKind, ReferralStatus, Wijk
 from alamal_contracts.events import FamilyReassigned, PartnerStatusReported
 from alamal_contracts.schemas import DEFAULT_DIR, filename
 from alamal_contracts.topics import CASE_CLOSED, GOAL_UPDATED, REFERRAL_UPDATED
@@ -26,7 +26,15 @@ from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 from alamal_stack.kafka_testing import read_topic_until
 
-from .conftest import Caller, Producer, kafka_record, registration, seed_case, wait_for_cases
+from .conftest import (
+    Caller,
+    Producer,
+    kafka_record,
+    registration,
+    seed_case,
+    seed_partner,
+    wait_for_cases,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -264,11 +272,11 @@ async def test_a_partner_status_from_notifications_is_applied_once(
 ) -> None:
     trusted = caller(Role.TRUSTED_PERSON)
     case = await seed_case(cases_store, holder=trusted.user_id)
+    veilig_thuis = await seed_partner(cases_store, PartnerKind.VEILIG_THUIS)
     proposed = await client.post(
         f"/cases/{case.id}/referrals",
         json={
-            "partner_id": str(uuid.uuid4()),
-            "partner_kind": "veilig-thuis",
+            "partner_id": veilig_thuis,
             "urgency": "acute",
             "reason_codes": ["child-safety"],
         },

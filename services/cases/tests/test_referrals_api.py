@@ -16,7 +16,7 @@ import pytest
 
 from alamal_cases.domain import CaseStatus
 from alamal_cases.referral_store import CONSENTS
-from alamal_contracts.codes import ConsentPurpose, Wijk
+from alamal_contracts.codes import ConsentPurpose, PartnerKind, Wijk
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import ConsentChanged, ConsentFlag, ReferralEscalated, ReferralUpdated
 from alamal_contracts.schemas import DEFAULT_DIR, filename
@@ -25,7 +25,15 @@ from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 from alamal_stack.kafka_testing import Records, read_topic_until
 
-from .conftest import Caller, Producer, kafka_record, registration, seed_case, wait_for_cases
+from .conftest import (
+    Caller,
+    Producer,
+    kafka_record,
+    registration,
+    seed_case,
+    seed_partner,
+    wait_for_cases,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +42,21 @@ type MakeCaller = Callable[..., Caller]
 PLANTED_NOTE = "Quietly-Planted-Referral-Note-5521"
 
 
-def referral_body(**change: Any) -> dict[str, Any]:
-    """A valid referral to propose, with `change` applied."""
+PARTNERS: dict[str, str] = {}
+"""One registered, active partner per kind (in cases' projection), by kind."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def registered_partners(cases_store: Store) -> None:
+    """Register one partner of every kind in the module's cases projection."""
+    for kind in PartnerKind:
+        PARTNERS[kind.value] = await seed_partner(cases_store, kind)
+
+
+def referral_body(*, to: str = "youth-care", **change: Any) -> dict[str, Any]:
+    """A valid referral to the registered partner of kind `to`, with `change` applied."""
     body: dict[str, Any] = {
-        "partner_id": str(uuid.uuid4()),
-        "partner_kind": "youth-care",
+        "partner_id": PARTNERS[to],
         "urgency": "routine",
         "reason_codes": ["parenting-support", "school-absence"],
         "note": PLANTED_NOTE,
@@ -50,7 +68,7 @@ def referral_body(**change: Any) -> dict[str, Any]:
 async def propose(
     client: httpx.AsyncClient, caller: Caller, case_id: str, **change: Any
 ) -> httpx.Response:
-    """POST a referral as `caller`."""
+    """POST a referral as `caller` (to the partner of kind `to=`, youth care by default)."""
     return await client.post(
         f"/cases/{case_id}/referrals", json=referral_body(**change), headers=caller.headers
     )
@@ -168,7 +186,7 @@ async def test_the_consent_gate_and_a_consent_changed_event(
 ) -> None:
     trusted = caller(Role.TRUSTED_PERSON)
     case = await seed_case(cases_store, holder=trusted.user_id)
-    proposed = await propose(client, trusted, case.id, partner_kind="police", urgency="urgent")
+    proposed = await propose(client, trusted, case.id, to="police", urgency="urgent")
     rid = proposed.json()["id"]
 
     refused = await act(client, trusted, rid, "send")
@@ -193,9 +211,7 @@ async def test_a_consent_change_before_the_registration_is_kept(
     await grant(producer, cases_store, registered.family_id, ConsentPurpose.SHARE_GGD)
     await producer.send(kafka_record(registered))
     (case,) = await wait_for_cases(client, trusted, registered.family_id)
-    rid = (
-        await propose(client, trusted, str(case["id"]), partner_kind="ggd", urgency="acute")
-    ).json()["id"]
+    rid = (await propose(client, trusted, str(case["id"]), to="ggd", urgency="acute")).json()["id"]
     sent = await act(client, trusted, rid, "send")
     assert sent.status_code == 200, sent.text
     assert sent.json()["legal_basis"] == "consent"
@@ -207,7 +223,7 @@ async def test_a_meldcode_override_by_a_coordinator(
     trusted = caller(Role.TRUSTED_PERSON)
     coordinator = caller(Role.COORDINATOR, wijken={"zuidwest"})
     case = await seed_case(cases_store, holder=trusted.user_id, wijk=Wijk.ZUIDWEST)
-    rid = (await propose(client, trusted, case.id, partner_kind="veilig-thuis")).json()["id"]
+    rid = (await propose(client, trusted, case.id, to="veilig-thuis")).json()["id"]
     assert (await act(client, coordinator, rid, "approve")).status_code == 200
     refused = await act(client, trusted, rid, "send")
     assert refused.status_code == 409
@@ -244,7 +260,7 @@ async def test_the_override_applies_to_veilig_thuis_only(
     trusted = caller(Role.TRUSTED_PERSON)
     coordinator = caller(Role.COORDINATOR, wijken={"overvecht"})
     case = await seed_case(cases_store, holder=trusted.user_id)
-    rid = (await propose(client, trusted, case.id, partner_kind="police")).json()["id"]
+    rid = (await propose(client, trusted, case.id, to="police")).json()["id"]
     refused = await act(client, coordinator, rid, "meldcode-override", {"reason_code": "x"})
     assert refused.status_code == 409
     assert refused.json() == {"detail": "the Meldcode override applies to Veilig Thuis only"}
@@ -289,7 +305,9 @@ async def test_illegal_transitions_are_409(
     [
         pytest.param({"partner_id": "police-utrecht"}, "partner_id", id="partner-id-not-uuid"),
         pytest.param({"partner_kind": "church"}, "partner_kind", id="unknown-kind"),
-        pytest.param({"partner_kind": "other"}, "partner_kind", id="kind-without-consent"),
+        pytest.param({"to": "other"}, "partner_id", id="kind-without-consent"),
+        pytest.param({"partner_kind": "police"}, "partner_kind", id="declared-kind-mismatch"),
+        pytest.param({"partner_id": str(uuid.uuid4())}, "partner_id", id="unregistered-partner"),
         pytest.param({"urgency": "whenever"}, "urgency", id="unknown-urgency"),
         pytest.param({"reason_codes": []}, "reason_codes", id="no-reasons"),
         pytest.param({"reason_codes": [f"r{i}" for i in range(11)]}, "reason_codes", id="11"),
@@ -323,9 +341,7 @@ async def test_bad_step_bodies_are_422(
     trusted = caller(Role.TRUSTED_PERSON)
     coordinator = caller(Role.COORDINATOR, wijken={"overvecht"})
     case = await seed_case(cases_store, holder=trusted.user_id)
-    rid = (
-        await propose(client, trusted, case.id, partner_kind="veilig-thuis", urgency="acute")
-    ).json()["id"]
+    rid = (await propose(client, trusted, case.id, to="veilig-thuis", urgency="acute")).json()["id"]
     for body in (
         {"reason_code": "Child Unsafe"},
         {"reason_code": ""},
@@ -351,9 +367,7 @@ async def test_closing_without_an_outcome_code_is_422(
     coordinator = caller(Role.COORDINATOR, wijken={"overvecht"})
     case = await seed_case(cases_store, holder=trusted.user_id)
     await grant(producer, cases_store, case.family_id, ConsentPurpose.SHARE_WELFARE)
-    rid = (
-        await propose(client, trusted, case.id, partner_kind="welfare", urgency="urgent")
-    ).json()["id"]
+    rid = (await propose(client, trusted, case.id, to="welfare", urgency="urgent")).json()["id"]
     assert (await act(client, trusted, rid, "send")).status_code == 200
     assert (
         await act(client, coordinator, rid, "status", {"status": "declined"})

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alamal_cases.domain import Case, CaseNotOpenError, CaseStatus, ConsentRecord
+from alamal_cases.domain import Case, CaseNotOpenError, CaseStatus, ConsentRecord, referrals
+from alamal_cases.domain.partners import PartnerStanding
 from alamal_cases.domain.referrals import (
     ConsentMissingError,
     IllegalTransitionError,
+    MeldcodeNotAllowedError,
+    MeldcodeOverride,
+    PartnerUnavailableError,
     ProposeReferral,
     Referral,
     ReferralRejectedError,
@@ -18,8 +23,6 @@ from alamal_cases.domain.referrals import (
     approve,
     propose_referral,
     record_answer,
-    record_override,
-    send,
 )
 from alamal_contracts.codes import (
     ConsentPurpose,
@@ -29,6 +32,7 @@ from alamal_contracts.codes import (
     Urgency,
     Wijk,
 )
+from alamal_contracts.events import ReferralEscalated
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 HOLDER = str(uuid.uuid4())
@@ -43,14 +47,41 @@ CASE = Case(
 )
 
 
+def partner(
+    kind: PartnerKind, *, active: bool = True, revision: int = 1, partner_id: str | None = None
+) -> PartnerStanding:
+    """A partner as cases' projection knows it: registered kind and active flag."""
+    return PartnerStanding(partner_id or str(uuid.uuid4()), kind, active, revision, NOW)
+
+
+def registered(referral: Referral) -> PartnerStanding:
+    """The referral's partner, still registered as the kind it was proposed under."""
+    return partner(referral.partner_kind, partner_id=referral.partner_id)
+
+
 def proposal(
     kind: PartnerKind = PartnerKind.POLICE,
     urgency: Urgency = Urgency.ROUTINE,
     codes: tuple[str, ...] = ("safety-concern",),
 ) -> Referral:
-    """A proposed referral on CASE."""
-    command = ProposeReferral(str(uuid.uuid4()), kind, urgency, codes, note="private")
-    return propose_referral(CASE, command, referral_id=str(uuid.uuid4()), by=HOLDER, now=NOW)
+    """A proposed referral on CASE to a partner registered as `kind`."""
+    to = partner(kind)
+    command = ProposeReferral(to.partner_id, urgency, codes, note="private")
+    return propose_referral(
+        CASE, command, partner=to, referral_id=str(uuid.uuid4()), by=HOLDER, now=NOW
+    )
+
+
+def send(referral: Referral, **kw: object) -> tuple[Referral, ReferralEscalated]:
+    """Send with the referral's partner still registered as proposed (unless `partner=`)."""
+    kw.setdefault("partner", registered(referral))
+    return referrals.send(referral, **kw)  # type: ignore[arg-type]
+
+
+def record_override(referral: Referral, **kw: object) -> Referral:
+    """Record an override with the referral's partner still registered as proposed."""
+    kw.setdefault("partner", registered(referral))
+    return referrals.record_override(referral, **kw)  # type: ignore[arg-type]
 
 
 def consent(purpose: ConsentPurpose, granted: bool = True) -> ConsentRecord:
@@ -143,7 +174,7 @@ def test_a_meldcode_override_lets_a_veilig_thuis_referral_through() -> None:
 
 
 def test_the_override_is_for_veilig_thuis_only_and_before_sending() -> None:
-    with pytest.raises(IllegalTransitionError, match="Veilig Thuis only"):
+    with pytest.raises(MeldcodeNotAllowedError, match="Veilig Thuis only"):
         record_override(proposal(), reason_code="child-unsafe", by=COORDINATOR, now=NOW)
     vt = proposal(kind=PartnerKind.VEILIG_THUIS, urgency=Urgency.ACUTE)
     sent, _ = send(vt, consent=consent(ConsentPurpose.SHARE_VEILIG_THUIS), by=HOLDER, now=NOW)
@@ -155,11 +186,14 @@ def test_the_override_is_for_veilig_thuis_only_and_before_sending() -> None:
 
 def test_proposals_are_checked() -> None:
     closed = Case(CASE.id, CASE.family_id, CASE.wijk, HOLDER, CaseStatus.CLOSED, CASE.opened_at)
-    command = ProposeReferral(str(uuid.uuid4()), PartnerKind.POLICE, Urgency.ROUTINE, ("a",))
+    police = partner(PartnerKind.POLICE)
+    command = ProposeReferral(police.partner_id, Urgency.ROUTINE, ("a",))
     with pytest.raises(CaseNotOpenError):
-        propose_referral(closed, command, referral_id=str(uuid.uuid4()), by=HOLDER, now=NOW)
+        propose_referral(
+            closed, command, partner=police, referral_id=str(uuid.uuid4()), by=HOLDER, now=NOW
+        )
     for kind, codes, field in [
-        (PartnerKind.OTHER, ("a",), "partner_kind"),
+        (PartnerKind.OTHER, ("a",), "partner_id"),
         (PartnerKind.POLICE, (), "reason_codes"),
         (PartnerKind.POLICE, ("a", "a"), "reason_codes"),
         (PartnerKind.POLICE, ("Free text",), "reason_codes"),
@@ -175,3 +209,80 @@ def test_closing_needs_an_outcome_code() -> None:
     with pytest.raises(ReferralRejectedError) as caught:
         record_answer(accepted, ReferralStatus.CLOSED, outcome_code=None, now=NOW)
     assert caught.value.field == "outcome_code"
+
+
+def _propose(command: ProposeReferral, to: PartnerStanding | None) -> Referral:
+    return propose_referral(
+        CASE, command, partner=to, referral_id=str(uuid.uuid4()), by=HOLDER, now=NOW
+    )
+
+
+def test_the_kind_is_the_registered_one_never_the_declared_one() -> None:
+    youth_care = partner(PartnerKind.YOUTH_CARE)
+    referral = _propose(ProposeReferral(youth_care.partner_id, Urgency.ROUTINE, ("a",)), youth_care)
+    assert referral.partner_kind is PartnerKind.YOUTH_CARE
+    same = ProposeReferral(
+        youth_care.partner_id, Urgency.ROUTINE, ("a",), declared_kind=PartnerKind.YOUTH_CARE
+    )
+    assert _propose(same, youth_care).partner_kind is PartnerKind.YOUTH_CARE
+    lying = ProposeReferral(
+        youth_care.partner_id, Urgency.ROUTINE, ("a",), declared_kind=PartnerKind.POLICE
+    )
+    with pytest.raises(ReferralRejectedError) as caught:
+        _propose(lying, youth_care)
+    assert (caught.value.field, caught.value.code) == ("partner_kind", "partner-kind-mismatch")
+
+
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        pytest.param(None, "unknown-partner", id="unknown"),
+        pytest.param(partner(PartnerKind.POLICE, active=False), "inactive-partner", id="inactive"),
+        pytest.param(partner(PartnerKind.POLICE), "unknown-partner", id="another-partner-id"),
+    ],
+)
+def test_an_unknown_or_inactive_partner_is_refused_on_partner_id(
+    to: PartnerStanding | None, code: str
+) -> None:
+    partner_id = str(uuid.uuid4()) if to is None or code == "unknown-partner" else to.partner_id
+    with pytest.raises(ReferralRejectedError) as caught:
+        _propose(ProposeReferral(partner_id, Urgency.ROUTINE, ("a",)), to)
+    assert (caught.value.field, caught.value.code) == ("partner_id", code)
+
+
+def test_a_partner_deactivated_before_sending_gets_nothing() -> None:
+    referral = approve(proposal(), by=COORDINATOR, now=NOW)
+    gone = partner(PartnerKind.POLICE, active=False, revision=2, partner_id=referral.partner_id)
+    with pytest.raises(PartnerUnavailableError, match="deactivated") as caught:
+        send(referral, partner=gone, consent=POLICE_OK, by=HOLDER, now=NOW)
+    assert caught.value.code == "inactive-partner"
+    with pytest.raises(PartnerUnavailableError, match="not registered"):
+        send(referral, partner=None, consent=POLICE_OK, by=HOLDER, now=NOW)
+
+
+def test_a_kind_change_after_proposal_stops_the_send_and_the_override() -> None:
+    """Proposed to a partner registered as Veilig Thuis, which is then registered as police:
+    neither the override nor consent under the old kind may carry over."""
+    vt = proposal(kind=PartnerKind.VEILIG_THUIS)
+    overridden = approve(
+        record_override(vt, reason_code="child-unsafe", by=COORDINATOR, now=NOW),
+        by=COORDINATOR,
+        now=NOW,
+    )
+    now_police = partner(PartnerKind.POLICE, revision=2, partner_id=vt.partner_id)
+    with pytest.raises(PartnerUnavailableError, match="kind changed") as caught:
+        send(overridden, partner=now_police, consent=POLICE_OK, by=HOLDER, now=NOW)
+    assert caught.value.code == "partner-kind-changed"
+    with pytest.raises(PartnerUnavailableError, match="kind changed"):
+        record_override(vt, partner=now_police, reason_code="child-unsafe", by=COORDINATOR, now=NOW)
+
+
+def test_an_override_never_opens_a_non_veilig_thuis_partner_even_if_stored() -> None:
+    """Cases' check alone: an override that reached a police referral some other way (an old
+    record, a bypassed step) still gives no legal basis."""
+    forged = replace(
+        approve(proposal(), by=COORDINATOR, now=NOW),
+        override=MeldcodeOverride("child-unsafe", COORDINATOR, NOW),
+    )
+    with pytest.raises(ConsentMissingError):
+        send(forged, consent=None, by=HOLDER, now=NOW)

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from alamal_runtime.auth import Role, mint_token
 from alamal_stack.runner import EmbeddedStack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -165,11 +167,66 @@ async def wait_for_case(page: Any, within: float = 45.0) -> None:
     raise AssertionError("the family's case did not open in time")
 
 
+def admin_token(stack: EmbeddedStack) -> str:
+    """A service token of an admin, signed with the stack's dev key."""
+    private = Path(stack.keys.signing).read_text(encoding="ascii")
+    return mint_token(private, user_id=str(uuid.uuid4()), role=Role.ADMIN, wijken=set())
+
+
+async def register_partners(stack: EmbeddedStack, partners: dict[str, str]) -> dict[str, str]:
+    """Register partners (name -> kind) at notifications as an admin would; name -> id."""
+    admin = admin_token(stack)
+    ids: dict[str, str] = {}
+    async with httpx.AsyncClient(timeout=15) as http:
+        for name, kind in partners.items():
+            created = await http.post(
+                f"{stack.urls['notifications']}/partners",
+                json={"name": name, "kind": kind},
+                headers={"Authorization": f"Bearer {admin}"},
+            )
+            assert created.status_code == 201, created.text
+            ids[name] = created.json()["id"]
+    return ids
+
+
+async def propose_to(page: Any, partner_name: str, urgency: str, reason: str) -> None:
+    """Fill the referral form choosing the partner BY NAME; resubmit while cases has not yet
+    learnt of a just-registered partner (its event is on its way)."""
+    await page.click("text=Doorverwijzen naar een partner")
+    assert await page.locator("#partner_kind").count() == 0  # no kind to choose or post
+    assert await page.locator("input#partner_id").count() == 0  # no id to type
+    options = await page.locator("#partner_id option").all_inner_texts()
+    assert any(o.startswith(partner_name + " (") for o in options), options
+    deadline = time.monotonic() + 30
+    while True:
+        await page.select_option(
+            "#partner_id", label=next(o for o in options if o.startswith(partner_name + " ("))
+        )
+        await page.check(f"input[name=urgency][value={urgency}]")
+        if not await page.is_checked(f"input[name=reason_codes][value={reason}]"):
+            await page.check(f"input[name=reason_codes][value={reason}]")
+        await page.click("button.primary")
+        await page.wait_for_load_state("load")
+        if "De doorverwijzing is voorgesteld." in await page.content():
+            return
+        assert await page.locator("#partner_id-error").is_visible()
+        assert time.monotonic() < deadline, "cases never learnt of the partner"
+        await page.wait_for_timeout(300)
+
+
 async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> None:
     """Trusted person and coordinator: register, visit, referrals, Meldcode, Arabic, not-found."""
     base = stack.urls["gateway"]
     passwords = demo_passwords(stack)
     metrics = Metrics()
+    await register_partners(
+        stack,
+        {
+            "Jeugdzorg Utrecht": "youth-care",
+            "Politie Overvecht": "police",
+            "Veilig Thuis Utrecht": "veilig-thuis",
+        },
+    )
 
     # A trusted person on her phone.
     context = await new_phone(browser)
@@ -229,15 +286,10 @@ async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> No
     assert "Moeder spreekt goed Nederlands" in await page.content()
 
     # An urgent referral she sends herself; a routine one waits for the coordinator.
-    for kind, urgency in (("youth-care", "urgent"), ("police", "routine")):
-        await page.click("text=Doorverwijzen naar een partner")
-        await page.select_option("#partner_kind", kind)
-        await page.fill("#partner_id", str(uuid.uuid4()))
-        await page.check(f"input[name=urgency][value={urgency}]")
-        await page.check("input[name=reason_codes][value=parenting-support]")
-        await page.click("button.primary")
-        await page.wait_for_load_state("load")
-        assert "De doorverwijzing is voorgesteld." in await page.content()
+    for name, urgency in (("Jeugdzorg Utrecht", "urgent"), ("Politie Overvecht", "routine")):
+        await propose_to(page, name, urgency, "parenting-support")
+    names = await page.locator(".card .partner-name").all_inner_texts()
+    assert names == ["Jeugdzorg Utrecht", "Politie Overvecht"]  # the cards name the partner
     await page.click("form[action$='/send'] button >> nth=0")
     await page.wait_for_load_state("load")
     assert "De doorverwijzing is naar de partner verstuurd." in await page.content()
@@ -279,13 +331,7 @@ async def test_staff_flows_in_chromium(stack: EmbeddedStack, browser: Any) -> No
     await page.wait_for_load_state("load")
     assert "De doorverwijzing is naar de partner verstuurd." in await page.content()
 
-    await page.click("text=Doorverwijzen naar een partner")
-    await page.select_option("#partner_kind", "veilig-thuis")
-    await page.fill("#partner_id", str(uuid.uuid4()))
-    await page.check("input[name=urgency][value=acute]")
-    await page.check("input[name=reason_codes][value=safety-child]")
-    await page.click("button.primary")
-    await page.wait_for_load_state("load")
+    await propose_to(page, "Veilig Thuis Utrecht", "acute", "safety-child")
     assert await page.locator("form.meldcode").is_visible()
     await page.click("form[action$='/send'] button")
     await page.wait_for_load_state("load")

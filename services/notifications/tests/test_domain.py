@@ -21,6 +21,7 @@ from alamal_notifications.domain.referrals import (
     ConsentState,
     IllegalStatusError,
     ReferralView,
+    RegisteredPartner,
     check_transition,
     may_see_details,
     merge_escalation,
@@ -166,20 +167,35 @@ def test_the_latest_consent_wins() -> None:
     assert not newer_consent(old, ConsentState(granted=False, changed_at=NOW - timedelta(days=1)))
 
 
-def test_the_consent_gate() -> None:
-    later = NOW + timedelta(hours=1)
-    earlier = NOW - timedelta(hours=1)
-    withdrawn_later = ConsentState(granted=False, changed_at=later)
-    withdrawn_earlier = ConsentState(granted=False, changed_at=earlier)
-    granted_later = ConsentState(granted=True, changed_at=later)
-    assert may_see_details(view(), None)  # consent checked by cases at send time
-    assert may_see_details(view(), withdrawn_earlier)
-    assert not may_see_details(view(), withdrawn_later)
-    assert may_see_details(view(), granted_later)
-    assert not may_see_details(view(partner_kind=PartnerKind.OTHER), None)
-    override = {"legal_basis": LegalBasis.MELDCODE_OVERRIDE}
-    assert may_see_details(view(partner_kind=PartnerKind.VEILIG_THUIS, **override), None)
-    assert may_see_details(view(partner_kind=PartnerKind.VEILIG_THUIS, **override), withdrawn_later)
-    assert not may_see_details(view(partner_kind=PartnerKind.POLICE, **override), None)
-    assert may_see_details(view(partner_kind=PartnerKind.POLICE, **override), granted_later)
-    assert not may_see_details(view(escalated_at=None), None)
+def test_a_tie_between_consent_changes_goes_to_the_withdrawal() -> None:
+    granted = ConsentState(granted=True, changed_at=NOW)
+    withdrawn = ConsentState(granted=False, changed_at=NOW)
+    assert newer_consent(granted, withdrawn)
+    assert not newer_consent(withdrawn, granted)
+
+
+def test_the_consent_gate_decides_on_the_registered_kind() -> None:
+    granted = ConsentState(granted=True, changed_at=NOW - timedelta(hours=1))
+    withdrawn = ConsentState(granted=False, changed_at=NOW + timedelta(hours=1))
+    youth_care = RegisteredPartner(PartnerKind.YOUTH_CARE, active=True)
+    # `consent` is the family's consent for sharing with the REGISTERED kind (looked up by it).
+    assert may_see_details(view(), youth_care, granted)
+    assert not may_see_details(view(), youth_care, withdrawn)
+    assert not may_see_details(view(), youth_care, None)  # a legal basis in an event is no proof
+    assert not may_see_details(view(), None, granted)
+    assert not may_see_details(view(), RegisteredPartner(PartnerKind.YOUTH_CARE, False), granted)
+    assert not may_see_details(view(), RegisteredPartner(PartnerKind.OTHER, True), granted)
+    assert not may_see_details(view(escalated_at=None), youth_care, granted)
+
+
+def test_the_override_opens_a_partner_registered_as_veilig_thuis_only() -> None:
+    """Notifications' check alone: the kind in the referral event is never looked at."""
+    override = view(legal_basis=LegalBasis.MELDCODE_OVERRIDE, partner_kind=PartnerKind.VEILIG_THUIS)
+    veilig_thuis = RegisteredPartner(PartnerKind.VEILIG_THUIS, active=True)
+    assert may_see_details(override, veilig_thuis, None)
+    for kind in PartnerKind:
+        if kind is not PartnerKind.VEILIG_THUIS:
+            assert not may_see_details(override, RegisteredPartner(kind, True), None), kind
+    withdrawn = ConsentState(granted=False, changed_at=NOW)
+    assert may_see_details(override, veilig_thuis, withdrawn)
+    assert not may_see_details(override, RegisteredPartner(PartnerKind.VEILIG_THUIS, False), None)

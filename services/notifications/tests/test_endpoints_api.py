@@ -58,7 +58,7 @@ async def test_staff_see_a_partner_directory_without_endpoints_or_secrets(
         listed = await client.get("/partners/directory", headers=headers_for(mint, role))
         assert listed.status_code == 200
         (entry,) = [p for p in listed.json() if p["id"] == partner]
-        assert set(entry) == {"id", "name", "kind"}
+        assert set(entry) == {"id", "name", "kind", "active"}
     for role in (Role.OPERATOR, Role.FUNDER):
         refused = await client.get("/partners/directory", headers=headers_for(mint, role))
         assert refused.status_code == 403

@@ -11,9 +11,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from alamal_contracts.codes import ConsentPurpose
 from alamal_notifications.receiver import Receiver, Reply
 from alamal_notifications.settings import NotificationsSettings
 from alamal_notifications.testing import (
+    INTAKE,
     Admin,
     Mint,
     Producer,
@@ -21,6 +23,7 @@ from alamal_notifications.testing import (
     escalation,
     headers_for,
     path,
+    registration,
     running,
 )
 from alamal_runtime.auth import Role
@@ -58,7 +61,9 @@ async def test_delivery_retry_and_partner_read_on_mongodb(
     hook = path()
     endpoint = await admin.endpoint(partner, receiver.url(hook))
     receiver.plan(hook, Reply(500))
-    event = escalation(partner)
+    registered = registration(granted=(ConsentPurpose.SHARE_YOUTH_CARE,))
+    await producer.send(registered, source=INTAKE)
+    event = escalation(partner, family_id=registered.family_id)
     await producer.send(event)
     _, failed, delivered = await receiver.wait_for(hook, 3, within=20)
     assert failed.webhook_id == delivered.webhook_id

@@ -15,10 +15,9 @@ from alamal_contracts.codes import ConsentPurpose, LegalBasis, PartnerKind
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import ConsentChanged, PartnerStatusReported
 from alamal_contracts.topics import PARTNER_STATUS_REPORTED
-from alamal_notifications.testing import Admin, Producer, escalation
+from alamal_notifications.testing import INTAKE, Admin, Producer, escalation, registration
 from alamal_stack.kafka_testing import read_topic_until
 
-INTAKE = "/alamal/intake"
 GATED = ("urgency", "reason_codes", "legal_basis", "escalated_at")
 
 
@@ -97,21 +96,32 @@ async def test_a_partner_sees_only_its_own_referrals(
     assert posted.status_code == 404
 
 
+async def _wait_shared(
+    client: httpx.AsyncClient, referral_id: str, auth: tuple[str, str], shared: bool
+) -> dict[str, Any]:
+    """Poll until the partner's answer shows `details_shared == shared` (events may lag)."""
+    deadline = time.monotonic() + 15
+    while (body := await _wait_readable(client, referral_id, auth))["details_shared"] != shared:
+        assert time.monotonic() < deadline, f"details_shared never became {shared}"
+        await asyncio.sleep(0.05)
+    return body
+
+
 async def test_details_follow_the_family_consent(
     admin: Admin, client: httpx.AsyncClient, producer: Producer
 ) -> None:
     partner = await admin.partner(PartnerKind.YOUTH_CARE)
     auth = await admin.credential(partner)
-    event = escalation(partner, kind=PartnerKind.YOUTH_CARE, legal_basis=LegalBasis.CONSENT)
-    # A withdrawal from before the escalation does not count: cases saw consent at send time.
-    before = event.escalated_at - timedelta(days=1)
-    await producer.send(
-        _consent(event.family_id, ConsentPurpose.SHARE_YOUTH_CARE, granted=False, at=before),
-        source=INTAKE,
+    registered = registration(granted=(ConsentPurpose.SHARE_YOUTH_CARE,))
+    await producer.send(registered, source=INTAKE)
+    event = escalation(
+        partner,
+        family_id=registered.family_id,
+        kind=PartnerKind.YOUTH_CARE,
+        legal_basis=LegalBasis.CONSENT,
     )
     await producer.send(event)
-    shared = await _wait_readable(client, event.referral_id, auth)
-    assert shared["details_shared"] is True
+    shared = await _wait_shared(client, event.referral_id, auth, True)
     assert shared["urgency"] == "urgent"
     assert shared["reason_codes"] == ["safety", "parenting"]
     assert shared["legal_basis"] == "consent"
@@ -126,13 +136,27 @@ async def test_details_follow_the_family_consent(
         ),
         source=INTAKE,
     )
-    deadline = time.monotonic() + 15
-    while (body := (await _read(client, event.referral_id, auth)).json())["details_shared"]:
-        assert time.monotonic() < deadline, "withdrawal never applied"
-        await asyncio.sleep(0.05)
+    body = await _wait_shared(client, event.referral_id, auth, False)
     assert all(body[field] is None for field in GATED)
     assert body["referral_id"] == event.referral_id
     assert body["status"] == "sent"
+
+
+async def test_a_withdrawal_older_than_the_registration_consent_does_not_count(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    partner = await admin.partner(PartnerKind.YOUTH_CARE)
+    auth = await admin.credential(partner)
+    registered = registration(granted=(ConsentPurpose.SHARE_YOUTH_CARE,))
+    old = registered.registered_at - timedelta(days=1)
+    await producer.send(
+        _consent(registered.family_id, ConsentPurpose.SHARE_YOUTH_CARE, granted=False, at=old),
+        source=INTAKE,
+    )
+    await producer.send(registered, source=INTAKE)
+    event = escalation(partner, family_id=registered.family_id, kind=PartnerKind.YOUTH_CARE)
+    await producer.send(event)
+    await _wait_shared(client, event.referral_id, auth, True)
 
 
 @pytest.mark.parametrize(
@@ -148,6 +172,67 @@ async def test_the_meldcode_override_shows_details_to_veilig_thuis_only(
     body = await _wait_readable(client, event.referral_id, auth)
     assert body["details_shared"] is shared
     assert (body["legal_basis"] == "meldcode-override") is shared
+
+
+async def test_the_gate_here_alone_ignores_the_kind_and_basis_an_event_claims(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    """Cases bypassed: escalation events as a faulty or forged producer could publish them.
+    Issue 11's first two reproductions stay closed by notifications' own records alone."""
+    youth_care = await admin.partner(PartnerKind.YOUTH_CARE)
+    police = await admin.partner(PartnerKind.POLICE)
+    yc_auth, police_auth = await admin.credential(youth_care), await admin.credential(police)
+    registered = registration(granted=(ConsentPurpose.SHARE_POLICE,))
+    await producer.send(registered, source=INTAKE)
+    claimed_police = escalation(
+        youth_care,
+        family_id=registered.family_id,
+        kind=PartnerKind.POLICE,
+        legal_basis=LegalBasis.CONSENT,
+    )
+    unconsenting = registration()
+    await producer.send(unconsenting, source=INTAKE)
+    claimed_veilig_thuis = escalation(
+        police,
+        family_id=unconsenting.family_id,
+        kind=PartnerKind.VEILIG_THUIS,
+        legal_basis=LegalBasis.MELDCODE_OVERRIDE,
+    )
+    await producer.send(claimed_police)
+    await producer.send(claimed_veilig_thuis)
+    # The family's police consent is projected (the police partner sees a consented referral)...
+    honest = escalation(police, family_id=registered.family_id, kind=PartnerKind.POLICE)
+    await producer.send(honest)
+    await _wait_shared(client, honest.referral_id, police_auth, True)
+    # ...yet neither claimed kind opens anything.
+    for referral_id, auth in (
+        (claimed_police.referral_id, yc_auth),
+        (claimed_veilig_thuis.referral_id, police_auth),
+    ):
+        body = await _wait_readable(client, referral_id, auth)
+        assert body["details_shared"] is False
+        assert all(body[field] is None for field in GATED)
+
+
+async def test_a_kind_change_or_deactivation_applies_to_what_a_partner_reads_from_then_on(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    partner = await admin.partner(PartnerKind.YOUTH_CARE)
+    auth = await admin.credential(partner)
+    registered = registration(granted=(ConsentPurpose.SHARE_YOUTH_CARE,))
+    await producer.send(registered, source=INTAKE)
+    event = escalation(partner, family_id=registered.family_id, kind=PartnerKind.YOUTH_CARE)
+    await producer.send(event)
+    await _wait_shared(client, event.referral_id, auth, True)
+
+    changed = await admin.change(partner, kind="police")
+    assert (changed["kind"], changed["revision"]) == ("police", 2)
+    assert (await _read(client, event.referral_id, auth)).json()["details_shared"] is False
+    await admin.change(partner, kind="youth-care")
+    assert (await _read(client, event.referral_id, auth)).json()["details_shared"] is True
+    deactivated = await admin.change(partner, active=False)
+    assert (deactivated["active"], deactivated["revision"]) == (False, 4)
+    assert (await _read(client, event.referral_id, auth)).json()["details_shared"] is False
 
 
 async def test_a_status_report_is_checked_and_published_for_cases(

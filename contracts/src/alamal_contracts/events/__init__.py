@@ -35,7 +35,13 @@ from alamal_contracts.events.intake import (
     FamilyRegistered,
     MemberCount,
 )
-from alamal_contracts.events.notifications import EndpointDisabled, PartnerStatusReported
+from alamal_contracts.events.notifications import (
+    EndpointDisabled,
+    PartnerChanged,
+    PartnerFact,
+    PartnerRegistered,
+    PartnerStatusReported,
+)
 
 EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     FamilyRegistered,
@@ -53,6 +59,8 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     CasesFamilyErased,
     NotificationsFamilyErased,
     ReportingFamilyErased,
+    PartnerRegistered,
+    PartnerChanged,
 )
 
 EVENTS: Final[Mapping[str, type[EventBase]]] = MappingProxyType({m.TOPIC: m for m in EVENT_MODELS})
@@ -86,6 +94,9 @@ __all__ = [
     "NotificationsFamilyErased",
     "OperationalEvent",
     "Part",
+    "PartnerChanged",
+    "PartnerFact",
+    "PartnerRegistered",
     "PartnerStatusReported",
     "ReferralEscalated",
     "ReferralUpdated",

@@ -96,7 +96,11 @@ class Event(EventBase):
 class OperationalEvent(EventBase):
     """An event about the platform's own machinery (no family), keyed by the entity it names."""
 
+    KEY_FIELD: ClassVar[str]
+    """The field holding the id of the entity the event is about: the Kafka partition key."""
+
     @property
     def partition_key(self) -> str:
         """The id of the entity the event is about."""
-        raise NotImplementedError
+        key: str = getattr(self, self.KEY_FIELD)
+        return key

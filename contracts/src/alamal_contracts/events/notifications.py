@@ -3,7 +3,7 @@
 from pydantic import Field
 
 from alamal_contracts import topics
-from alamal_contracts.codes import Code, EndpointDisabledReason, ReferralStatus
+from alamal_contracts.codes import Code, EndpointDisabledReason, PartnerKind, ReferralStatus
 from alamal_contracts.events.base import EntityId, Event, OperationalEvent, Timestamp
 
 
@@ -27,13 +27,44 @@ class EndpointDisabled(OperationalEvent):
 
     TOPIC = topics.ENDPOINT_DISABLED
     CE_TYPE = topics.event_type(TOPIC)
+    KEY_FIELD = "endpoint_id"
 
     endpoint_id: EntityId = Field(description="Id of the endpoint; the Kafka partition key.")
     partner_id: EntityId = Field(description="Id of the partner organisation owning it.")
     reason: EndpointDisabledReason = Field(description="Why the endpoint was disabled.")
     disabled_at: Timestamp = Field(description="When the endpoint was disabled (UTC).")
 
-    @property
-    def partition_key(self) -> str:
-        """The endpoint id."""
-        return self.endpoint_id
+
+class PartnerFact(OperationalEvent):
+    """What other services may know of a partner organisation: its id, kind and whether it is
+    active. Never its name or contact data. Consumers keep the fact with the highest
+    `revision` per partner, so any delivery order and any repeat give one final state."""
+
+    KEY_FIELD = "partner_id"
+
+    partner_id: EntityId = Field(description="Id of the partner organisation; the Kafka key.")
+    kind: PartnerKind = Field(
+        description="The kind the partner is registered as: the consent gate decides on it."
+    )
+    active: bool = Field(
+        description="False once the partner was deactivated: nothing more may be sent to it."
+    )
+    revision: int = Field(
+        ge=1,
+        description="Counts the partner's kind and active changes from 1; the highest wins.",
+    )
+    changed_at: Timestamp = Field(description="When this revision was made (UTC).")
+
+
+class PartnerRegistered(PartnerFact):
+    """A partner organisation was registered (or announced again at start-up: same revision)."""
+
+    TOPIC = topics.PARTNER_REGISTERED
+    CE_TYPE = topics.event_type(TOPIC)
+
+
+class PartnerChanged(PartnerFact):
+    """A partner organisation's registered kind or active flag changed."""
+
+    TOPIC = topics.PARTNER_CHANGED
+    CE_TYPE = topics.event_type(TOPIC)

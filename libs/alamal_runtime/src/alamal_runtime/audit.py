@@ -54,6 +54,8 @@ class AccessAudit:
     """None only for a refused registration or search, which name no family."""
     outcome: AuditOutcome
     reason: str
+    refusal: str | None = None
+    """Why a refused attempt was refused: a code of the service's own (None when allowed)."""
 
 
 def entry(
@@ -64,6 +66,7 @@ def entry(
     outcome: AuditOutcome,
     reason: str,
     now: datetime,
+    refusal: str | None = None,
 ) -> AccessAudit:
     """A new audit record for `principal`'s attempt."""
     return AccessAudit(
@@ -75,6 +78,7 @@ def entry(
         family_id=family_id,
         outcome=outcome,
         reason=reason,
+        refusal=refusal,
     )
 
 
@@ -92,6 +96,7 @@ async def write_audit(uow: UnitOfWork, record: AccessAudit) -> None:
             "family_id": record.family_id,
             "outcome": record.outcome.value,
             "reason": record.reason,
+            "refusal": record.refusal,
         },
     )
 
@@ -114,6 +119,7 @@ def audit_from_record(record: Record) -> AccessAudit:
         family_id=d["family_id"],
         outcome=AuditOutcome(d["outcome"]),
         reason=d["reason"],
+        refusal=d.get("refusal"),
     )
 
 

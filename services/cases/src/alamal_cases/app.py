@@ -30,6 +30,8 @@ from alamal_contracts.topics import (
     FAMILY_REASSIGNED,
     FAMILY_REGISTERED,
     GOAL_UPDATED,
+    PARTNER_CHANGED,
+    PARTNER_REGISTERED,
     PARTNER_STATUS_REPORTED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
@@ -66,6 +68,8 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)
     runtime.consume(PARTNER_STATUS_REPORTED, handlers.on_partner_status_reported)
     runtime.consume(FAMILY_ERASURE_REQUESTED, privacy.Eraser(runtime.store))
+    runtime.consume(PARTNER_REGISTERED, handlers.on_partner_fact)
+    runtime.consume(PARTNER_CHANGED, handlers.on_partner_fact)
     return runtime.create_app(
         title="Al Amal cases",
         routers=[

@@ -19,7 +19,7 @@ router = APIRouter(tags=["audit"])
 
 
 class AuditRecordOut(DomainView):
-    """One audited read: ids and codes only."""
+    """One audited read or referral step: ids and codes only (`refusal`: why it was refused)."""
 
     id: str
     at: datetime
@@ -29,6 +29,7 @@ class AuditRecordOut(DomainView):
     family_id: str | None
     outcome: AuditOutcome
     reason: str
+    refusal: str | None
 
 
 class AuditOut(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from alamal_cases import referral_store, store
-from alamal_cases.domain import consent, open_case
+from alamal_cases.domain import consent, open_case, partners
 from alamal_cases.domain.assignment import assign, from_reassignment, from_registration
 from alamal_cases.domain.referrals import (
     IllegalTransitionError,
@@ -21,6 +21,7 @@ from alamal_contracts.events import (
     ConsentChanged,
     FamilyReassigned,
     FamilyRegistered,
+    PartnerFact,
     PartnerStatusReported,
 )
 from alamal_runtime.events import emit
@@ -101,3 +102,16 @@ async def on_partner_status_reported(event: CloudEvent[Any], uow: UnitOfWork) ->
     await referral_store.replace_referral(uow, changed, version=version)
     emit(uow, updated, source=SOURCE)
     log.info("partner_status_applied", referral_id=referral.id, state=changed.state.value)
+
+
+async def on_partner_fact(event: CloudEvent[Any], uow: UnitOfWork) -> None:
+    """Fold a partner fact (registered or changed) into the projection the gate decides on."""
+    fact = _data(event, PartnerFact)
+    standing = await referral_store.merge_partner(uow, partners.from_fact(fact))
+    log.info(
+        "partner_projected",
+        partner_id=fact.partner_id,
+        revision=standing.revision,
+        kind=standing.kind.value,
+        active=standing.active,
+    )

@@ -24,8 +24,16 @@ class ReferralIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    partner_id: uuid.UUID
-    partner_kind: PartnerKind
+    partner_id: uuid.UUID = Field(
+        description="A registered, active partner: its registered kind is the referral's kind."
+    )
+    partner_kind: PartnerKind | None = Field(
+        default=None,
+        description=(
+            "Optional, and never trusted: when sent it must equal the partner's registered "
+            "kind (422 otherwise). Leave it out."
+        ),
+    )
     urgency: Urgency
     reason_codes: list[Code] = Field(min_length=1, max_length=MAX_REASON_CODES)
     note: str | None = Field(default=None, max_length=MAX_REFERRAL_NOTE_CHARS)
@@ -34,10 +42,10 @@ class ReferralIn(BaseModel):
         """The domain command."""
         return ProposeReferral(
             partner_id=str(self.partner_id),
-            partner_kind=self.partner_kind,
             urgency=self.urgency,
             reason_codes=tuple(self.reason_codes),
             note=self.note,
+            declared_kind=self.partner_kind,
         )
 
 
@@ -73,7 +81,9 @@ class ReferralOut(BaseModel):
     case_id: str
     family_id: str
     partner_id: str
-    partner_kind: PartnerKind
+    partner_kind: PartnerKind = Field(
+        description="The partner's registered kind when the referral was proposed."
+    )
     urgency: Urgency
     reason_codes: list[str]
     note: str | None

@@ -1,16 +1,19 @@
-"""Cases' repository for referrals and the consent projection."""
+"""Cases' repository for referrals and the consent and partner projections."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from alamal_cases.domain import partners
 from alamal_cases.domain.consent import ConsentRecord, newer
+from alamal_cases.domain.partners import PartnerStanding
 from alamal_cases.domain.referrals import MeldcodeOverride, Referral, ReferralState
 from alamal_contracts.codes import ConsentPurpose, LegalBasis, PartnerKind, Urgency
 from alamal_runtime.store import Doc, Record, Store, UnitOfWork
 
 REFERRALS = "referrals"
 CONSENTS = "consents"
+PARTNERS = "partners"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -148,6 +151,43 @@ async def consent_in(
     """The family's current consent for one purpose, or None if none was ever recorded."""
     record = await uow.get(CONSENTS, _consent_id(family_id, purpose))
     return None if record is None else _consent_from(record.data)
+
+
+def _standing_from(record: Record) -> PartnerStanding:
+    d = record.data
+    return PartnerStanding(
+        partner_id=record.id,
+        kind=PartnerKind(d["kind"]),
+        active=d["active"],
+        revision=d["revision"],
+        changed_at=datetime.fromisoformat(d["changed_at"]),
+    )
+
+
+async def merge_partner(uow: UnitOfWork, incoming: PartnerStanding) -> PartnerStanding:
+    """Keep the winning fact for the partner (highest revision); return the standing now."""
+    record = await uow.get(PARTNERS, incoming.partner_id)
+    current = None if record is None else _standing_from(record)
+    winner = partners.newer(current, incoming)
+    if winner == current:
+        return winner
+    data = {
+        "kind": winner.kind.value,
+        "active": winner.active,
+        "revision": winner.revision,
+        "changed_at": winner.changed_at.isoformat(),
+    }
+    if record is None:
+        await uow.insert(PARTNERS, winner.partner_id, data)
+    else:
+        await uow.replace(PARTNERS, winner.partner_id, data, expected_version=record.version)
+    return winner
+
+
+async def partner_in(uow: UnitOfWork, partner_id: str) -> PartnerStanding | None:
+    """A partner's registered kind and active flag as cases knows them, or None if unknown."""
+    record = await uow.get(PARTNERS, partner_id)
+    return None if record is None else _standing_from(record)
 
 
 async def prepare(store: Store) -> None:

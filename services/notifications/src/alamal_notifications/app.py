@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,10 @@ from alamal_contracts.topics import (
     CONSENT_CHANGED,
     ENDPOINT_DISABLED,
     FAMILY_ERASURE_REQUESTED,
+    FAMILY_REGISTERED,
     NOTIFICATIONS_FAMILY_ERASED,
+    PARTNER_CHANGED,
+    PARTNER_REGISTERED,
     PARTNER_STATUS_REPORTED,
     REFERRAL_ESCALATED,
     REFERRAL_UPDATED,
@@ -23,6 +27,7 @@ from alamal_notifications import (
     endpoints_api,
     messages,
     partner_api,
+    partner_facts,
     partners_api,
     privacy,
     privacy_api,
@@ -30,6 +35,7 @@ from alamal_notifications import (
 )
 from alamal_notifications.deps import Services
 from alamal_notifications.dispatcher import Dispatcher
+from alamal_notifications.endpoint_metrics import DisabledEndpointsGauge
 from alamal_notifications.handlers import Handlers
 from alamal_notifications.metrics import DeliveryMetrics
 from alamal_notifications.recording import Recorder
@@ -47,7 +53,13 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime = ServiceRuntime(
         settings,
         service="notifications",
-        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED, NOTIFICATIONS_FAMILY_ERASED],
+        publishes=[
+            PARTNER_STATUS_REPORTED,
+            ENDPOINT_DISABLED,
+            PARTNER_REGISTERED,
+            PARTNER_CHANGED,
+            NOTIFICATIONS_FAMILY_ERASED,
+        ],
         telemetry=telemetry,
     )
 
@@ -78,9 +90,11 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
         settings=settings,
         tracer=runtime.telemetry.tracer_provider.get_tracer("alamal.notifications"),
     )
+    disabled_gauge = DisabledEndpointsGauge(runtime.store, runtime.telemetry.meter_provider)
     handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
+    runtime.on_start(partner_facts.announce_at_start)
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
     runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
@@ -92,6 +106,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
             runtime.store, public_base_url=settings.public_base_url, wake=dispatcher.wake
         ),
     )
+    runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     app = runtime.create_app(
         title="Al Amal notifications",
         routers=[
@@ -114,9 +129,12 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
         # stops (letting requests in flight finish) before the store closes.
         async with service_lifespan(app_):
             await dispatcher.start()
+            gauge = asyncio.create_task(disabled_gauge.run(), name="endpoint-metrics")
             try:
                 yield
             finally:
+                gauge.cancel()
+                await asyncio.gather(gauge, return_exceptions=True)
                 await dispatcher.stop()
                 await sender.aclose()
 

@@ -14,8 +14,14 @@ from typing import Any
 import structlog
 from opentelemetry import propagate
 
+from alamal_contracts.codes import ConsentPurpose
 from alamal_contracts.envelope import CloudEvent
-from alamal_contracts.events import ConsentChanged, ReferralEscalated, ReferralUpdated
+from alamal_contracts.events import (
+    ConsentChanged,
+    FamilyRegistered,
+    ReferralEscalated,
+    ReferralUpdated,
+)
 from alamal_notifications import messages
 from alamal_notifications import store as repo
 from alamal_notifications.domain.delivery import EventType, encode, payload
@@ -88,6 +94,10 @@ class Handlers:
         if partner is None:
             log.warning("referral_for_unknown_partner", referral_id=view.referral_id)
             return
+        if not partner.active:
+            # A deactivated partner is sent nothing more (cases refuses new sends to it too).
+            log.warning("referral_for_inactive_partner", referral_id=view.referral_id)
+            return
         now = time.time()
         body = encode(
             payload(
@@ -134,7 +144,24 @@ class Handlers:
         if not isinstance(changed, ConsentChanged):
             raise TypeError(f"expected ConsentChanged, got {type(changed).__name__}")
         incoming = ConsentState(granted=changed.granted, changed_at=changed.changed_at)
-        existing = await repo.get_consent(uow, changed.family_id, changed.purpose)
-        if newer_consent(existing, incoming):
-            await repo.put_consent(uow, changed.family_id, changed.purpose, incoming)
+        await _merge_consent(uow, changed.family_id, changed.purpose, incoming)
         log.info("consent_projected", family_id=changed.family_id, purpose=changed.purpose.value)
+
+    async def on_family_registered(self, event: CloudEvent[Any], uow: UnitOfWork) -> None:
+        """Fold the consent flags given at registration into the projection (as of then), so
+        the gate here never has to trust the legal basis a referral event claims."""
+        registered = event.data
+        if not isinstance(registered, FamilyRegistered):
+            raise TypeError(f"expected FamilyRegistered, got {type(registered).__name__}")
+        for flag in registered.consents:
+            incoming = ConsentState(granted=flag.granted, changed_at=registered.registered_at)
+            await _merge_consent(uow, registered.family_id, flag.purpose, incoming)
+        log.info("registration_consents_projected", family_id=registered.family_id)
+
+
+async def _merge_consent(
+    uow: UnitOfWork, family_id: str, purpose: ConsentPurpose, incoming: ConsentState
+) -> None:
+    existing = await repo.get_consent(uow, family_id, purpose)
+    if newer_consent(existing, incoming):
+        await repo.put_consent(uow, family_id, purpose, incoming)

@@ -25,10 +25,9 @@ from alamal_notifications.domain.referrals import (
     IllegalStatusError,
     ReferralView,
     check_transition,
-    may_see_details,
     merge_status,
-    share_purpose,
 )
+from alamal_notifications.gate import details_shared
 from alamal_notifications.operational import SOURCE
 from alamal_runtime.events import emit
 from alamal_runtime.http import HTTPProblem
@@ -109,9 +108,7 @@ async def read_referral(
     """A referral addressed to the caller, with details only as consent or Meldcode allow."""
     store = services.store
     view = await _own_referral(store, str(referral_id), partner_id)
-    purpose = share_purpose(view.partner_kind)
-    consent = None if purpose is None else await repo.get_consent(store, view.family_id, purpose)
-    shared = may_see_details(view, consent)
+    shared = await details_shared(store, view)
     log.info("partner_read_referral", referral_id=view.referral_id, details_shared=shared)
     out = PartnerReferralOut(
         referral_id=view.referral_id,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from alamal_contracts.codes import PartnerKind
 from alamal_notifications.domain.delivery import FILTER_VALUES, EventType, FilterField
@@ -32,12 +40,23 @@ class PartnerIn(_In):
     kind: PartnerKind
 
 
+class PartnerPatch(_In):
+    """Changes to a partner; absent fields stay. A new kind or `active` is told to every service
+    (`notifications.partner-changed.v1`): the consent gate decides on the registered kind."""
+
+    name: Name | None = None
+    kind: PartnerKind | None = None
+    active: StrictBool | None = None
+
+
 class PartnerOut(BaseModel):
     """A registered partner organisation."""
 
     id: str
     name: str
     kind: PartnerKind
+    active: bool
+    revision: int
     created_at: datetime
     endpoint_ids: list[str]
 
@@ -48,9 +67,17 @@ class PartnerOut(BaseModel):
             id=partner.id,
             name=partner.name,
             kind=partner.kind,
+            active=partner.active,
+            revision=partner.revision,
             created_at=partner.created_at,
             endpoint_ids=list(partner.endpoint_ids),
         )
+
+
+class AnnounceOut(BaseModel):
+    """How many partner facts were emitted again."""
+
+    announced: int
 
 
 class CredentialOut(BaseModel):

@@ -34,13 +34,22 @@ async def prepare(store: Store) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Partner:
-    """A partner organisation (an institution, not a person)."""
+    """A partner organisation (an institution, not a person).
+
+    `revision` counts changes of what other services know of it (kind, active), from 1;
+    `announced_revision` is the revision last emitted as a partner fact (0: never), so the
+    start-up backfill announces exactly the partners other services have not heard of yet.
+    """
 
     id: str
     name: str
     kind: PartnerKind
     created_at: datetime
     endpoint_ids: tuple[str, ...] = ()
+    active: bool = True
+    revision: int = 1
+    announced_revision: int = 0
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,11 @@ def partner_from(record: Record) -> Partner:
         kind=PartnerKind(d["kind"]),
         created_at=datetime.fromisoformat(d["created_at"]),
         endpoint_ids=tuple(d.get("endpoint_ids", ())),
+        # Partners stored before partner facts existed: active, revision 1, never announced.
+        active=d.get("active", True),
+        revision=d.get("revision", 1),
+        announced_revision=d.get("announced_revision", 0),
+        changed_at=_dt(d.get("changed_at")),
     )
 
 
@@ -99,6 +113,10 @@ def partner_doc(partner: Partner) -> Doc:
         "kind": partner.kind.value,
         "created_at": partner.created_at.isoformat(),
         "endpoint_ids": list(partner.endpoint_ids),
+        "active": partner.active,
+        "revision": partner.revision,
+        "announced_revision": partner.announced_revision,
+        "changed_at": _iso(partner.changed_at),
     }
 
 

@@ -16,9 +16,24 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from alamal_contracts.codes import LegalBasis, PartnerKind, Urgency
+from alamal_contracts.codes import (
+    AgeBand,
+    ConsentPurpose,
+    IntakeSource,
+    LegalBasis,
+    MemberRole,
+    PartnerKind,
+    Urgency,
+    Wijk,
+)
 from alamal_contracts.envelope import to_kafka
-from alamal_contracts.events import EventBase, ReferralEscalated
+from alamal_contracts.events import (
+    ConsentFlag,
+    EventBase,
+    FamilyRegistered,
+    MemberCount,
+    ReferralEscalated,
+)
 from alamal_notifications.app import create_app
 from alamal_notifications.settings import NotificationsSettings
 from alamal_runtime.auth import Role
@@ -26,6 +41,7 @@ from alamal_runtime.telemetry import setup_telemetry
 
 type Mint = Callable[..., str]
 CASES = "/alamal/cases"
+INTAKE = "/alamal/intake"
 # Compressed: 5 attempts within ~1.5 s; a hanging receiver is given up on after 0.5 s.
 TEST_SETTINGS: dict[str, Any] = {
     "profile": "test",
@@ -97,6 +113,24 @@ def escalation(
     )
 
 
+def registration(
+    *, family_id: str | None = None, granted: tuple[ConsentPurpose, ...] = ()
+) -> FamilyRegistered:
+    """Intake's `intake.family-registered.v1` with consent given for `granted` (publish it with
+    `source=INTAKE`)."""
+    return FamilyRegistered(
+        family_id=family_id or str(uuid.uuid4()),
+        wijk=Wijk.OVERVECHT,
+        projects=(),
+        member_counts=(MemberCount(role=MemberRole.MOTHER, age_band=AgeBand.AGE_24_64, count=1),),
+        languages=("nl",),
+        intake_source=IntakeSource.SELF,
+        trusted_person_id=str(uuid.uuid4()),
+        consents=tuple(ConsentFlag(purpose=p, granted=True) for p in granted),
+        registered_at=datetime.now(UTC),
+    )
+
+
 def _expect(response: httpx.Response, status: int) -> None:
     if response.status_code != status:
         raise AssertionError(f"{response.status_code}: {response.text}")
@@ -137,6 +171,15 @@ class Admin:
         _expect(response, 201)
         created: dict[str, Any] = response.json()
         return created
+
+    async def change(self, partner_id: str, **change: object) -> dict[str, Any]:
+        """PATCH a partner (`kind=`, `active=`, `name=`); the answer."""
+        response = await self.client.patch(
+            f"/partners/{partner_id}", json=change, headers=self.headers
+        )
+        _expect(response, 200)
+        changed: dict[str, Any] = response.json()
+        return changed
 
     async def credential(self, partner_id: str) -> tuple[str, str]:
         """A partner-API credential: (client id, secret)."""

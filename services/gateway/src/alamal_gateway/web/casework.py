@@ -17,7 +17,7 @@ from alamal_gateway.clients import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from alamal_gateway.labels import OVERRIDE_REASON, PARTNER_KIND, REASON, TOPIC, URGENCY, VISIT_KIND
+from alamal_gateway.labels import OVERRIDE_REASON, REASON, TOPIC, URGENCY, VISIT_KIND
 from alamal_gateway.web.core import (
     CASEWORK,
     CurrentViewer,
@@ -50,7 +50,6 @@ _VISIT_FIELDS = {
 }
 _REFERRAL_FIELDS = {
     "partner_id": "partner_id",
-    "partner_kind": "partner_kind",
     "urgency": "urgency",
     "reason_codes": "reason_codes",
     "note": "note",
@@ -175,8 +174,9 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-async def _partners(request: Request, viewer: Viewer) -> list[dict[str, Any]] | None:
-    """Partners from notifications, or None when that list is not available (yet)."""
+async def partner_directory(request: Request, viewer: Viewer) -> list[dict[str, Any]] | None:
+    """Every partner (id, name, kind, active) from notifications, or None when that list is not
+    available: then no referral can be proposed (a typed id would bypass the registered kind)."""
     try:
         reply = await gateway(request).clients.call(
             "notifications", "GET", "/partners/directory", viewer.caller
@@ -184,8 +184,17 @@ async def _partners(request: Request, viewer: Viewer) -> list[dict[str, Any]] | 
     except (ServiceUnavailableError, NotFoundError, ForbiddenError, ConflictError, InvalidError):
         return None
     data = reply.data
-    items = data.get("partners", data.get("items")) if isinstance(data, dict) else data
-    return items if isinstance(items, list) else None
+    return [p for p in data if isinstance(p, dict)] if isinstance(data, list) else None
+
+
+async def _partners(request: Request, viewer: Viewer) -> list[dict[str, Any]] | None:
+    """The active partners staff may refer to, by name; None when the list is not available."""
+    directory = await partner_directory(request, viewer)
+    if directory is None:
+        return None
+    return sorted(
+        (p for p in directory if p.get("active", True)), key=lambda p: str(p.get("name", ""))
+    )
 
 
 def _referral_page(
@@ -209,7 +218,6 @@ def _referral_page(
         errors=errors,
         partners=partners,
         unavailable=unavailable,
-        partner_kinds=list(PARTNER_KIND),
         urgencies=list(URGENCY),
         reasons=list(REASON),
     )
@@ -223,7 +231,6 @@ async def referral_form(
     require_role(viewer, *CASEWORK)
     case = await _case(request, viewer, case_id)
     values = {
-        "partner_kind": "",
         "partner_id": "",
         "urgency": "routine",
         "reason_codes": [],
@@ -235,29 +242,27 @@ async def referral_form(
 
 @router.post("/cases/{case_id}/referrals/new", response_model=None)
 async def propose(request: Request, case_id: uuid.UUID, viewer: CurrentViewer) -> Response:
-    """Propose at cases; a partner chosen from the list brings its kind along."""
+    """Propose at cases to a partner chosen by name from the directory: only its id is sent,
+    never a kind (cases takes the kind the partner is registered as)."""
     require_role(viewer, *CASEWORK)
     form = await checked_form(request, viewer)
-    values: dict[str, Any] = {
-        name: field(form, name) for name in ("partner_kind", "partner_id", "urgency", "note")
-    }
+    values: dict[str, Any] = {name: field(form, name) for name in ("partner_id", "urgency", "note")}
     values["reason_codes"] = fields(form, "reason_codes")
-    partner_id, _, kind = values["partner_id"].partition("|")
-    kind = kind or values["partner_kind"]
     case = {"id": str(case_id), "family_id": field(form, "family_id")}
     partners = await _partners(request, viewer)
+    if partners is None:
+        return _referral_page(
+            request, viewer, case, values, {}, partners, status_code=503, unavailable=True
+        )
     errors: dict[str, str] = {}
-    if not _is_uuid(partner_id):
+    if values["partner_id"] not in {str(p.get("id")) for p in partners}:
         errors["partner_id"] = "choose"
-    if kind not in PARTNER_KIND:
-        errors["partner_kind"] = "choose"
     if not values["reason_codes"]:
         errors["reason_codes"] = "choose"
     if errors:
         return _referral_page(request, viewer, case, values, errors, partners, status_code=422)
     body = {
-        "partner_id": partner_id,
-        "partner_kind": kind,
+        "partner_id": values["partner_id"],
         "urgency": values["urgency"],
         "reason_codes": values["reason_codes"],
         "note": values["note"] or None,
@@ -268,6 +273,8 @@ async def propose(request: Request, case_id: uuid.UUID, viewer: CurrentViewer) -
         )
     except InvalidError as invalid:
         errors = map_fields(invalid.fields, _REFERRAL_FIELDS)
+        if "partner_id" in errors:
+            errors["partner_id"] = "partner"
         return _referral_page(request, viewer, case, values, errors, partners, status_code=422)
     except ServiceUnavailableError:
         return _referral_page(

@@ -28,6 +28,7 @@ from alamal_gateway.labels import (
     TOPIC,
     WIJK,
 )
+from alamal_gateway.web.casework import partner_directory
 from alamal_gateway.web.core import (
     CASEWORK,
     CurrentViewer,
@@ -317,12 +318,14 @@ async def family_page(
             }
         )
     consents = {c["purpose"]: c["granted"] for c in family["consents"]}
+    directory = await partner_directory(request, viewer) if details else []
     return render(
         request,
         "family.html",
         viewer,
         family=family,
         consents=consents,
+        partner_names={str(p.get("id")): str(p.get("name", "")) for p in directory or []},
         cases=details,
         cases_unavailable=cases_unavailable,
         notice=notice,

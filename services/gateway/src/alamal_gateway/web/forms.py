@@ -20,6 +20,10 @@ FIELD_MESSAGES: Mapping[str, str] = {
     "password": N_("The password needs at least 12 characters."),
     "closed": N_("This case is closed: nothing can be added."),
     "url": N_("Enter a public https address."),
+    "partner": N_(
+        "This partner cannot receive referrals now (not active, or not yet known to casework). "
+        "Choose another partner or try again in a moment."
+    ),
 }
 
 

@@ -118,8 +118,19 @@ class ConsentState:
 
 
 def newer_consent(existing: ConsentState | None, incoming: ConsentState) -> bool:
-    """Whether `incoming` replaces `existing` (the later change wins, whatever the order)."""
-    return existing is None or incoming.changed_at > existing.changed_at
+    """Whether `incoming` replaces `existing`: the later change wins, whatever the order; on a
+    tie a withdrawal wins (the safer reading), so merging is order-free and idempotent."""
+    if existing is None:
+        return True
+    return (incoming.changed_at, not incoming.granted) > (existing.changed_at, not existing.granted)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredPartner:
+    """What notifications' own partner record says: the only kind the gate listens to."""
+
+    kind: PartnerKind
+    active: bool
 
 
 def share_purpose(kind: PartnerKind | None) -> ConsentPurpose | None:
@@ -127,26 +138,25 @@ def share_purpose(kind: PartnerKind | None) -> ConsentPurpose | None:
     return None if kind is None else SHARE_PURPOSE.get(kind)
 
 
-def may_see_details(view: ReferralView, consent: ConsentState | None) -> bool:
+def may_see_details(
+    view: ReferralView, partner: RegisteredPartner | None, consent: ConsentState | None
+) -> bool:
     """Whether the partner may see the gated fields (urgency, reasons, basis, escalated at).
 
-    The Meldcode override lets Veilig Thuis see them without consent. Otherwise the family's
-    consent for sharing with the partner's kind decides: a referral escalated on the legal
-    basis `consent` proves cases saw that consent given at send time (it may have come with
-    the registration, which notifications does not consume), so it counts as given then; any
-    later change on `intake.consent-changed.v1` (a withdrawal) decides from then on.
+    Decided here, on notifications' own facts, whatever the referral event claims:
+    - the partner's REGISTERED kind (its record here), never the kind carried by the event;
+    - a Meldcode override opens the details to a partner registered as Veilig Thuis only;
+    - otherwise the family's current consent for sharing with the registered kind, projected
+      from intake's registration and consent events (`consent` is the one for that purpose);
+    - an inactive or unknown partner sees nothing.
     """
-    if not view.escalated or view.escalated_at is None:
+    if not view.escalated or partner is None or not partner.active:
         return False
     if (
-        view.legal_basis is LegalBasis.MELDCODE_OVERRIDE
-        and view.partner_kind is PartnerKind.VEILIG_THUIS
+        partner.kind is PartnerKind.VEILIG_THUIS
+        and view.legal_basis is LegalBasis.MELDCODE_OVERRIDE
     ):
         return True
-    if share_purpose(view.partner_kind) is None:
+    if share_purpose(partner.kind) is None:
         return False
-    if consent is not None and consent.changed_at >= view.escalated_at:
-        return consent.granted
-    if view.legal_basis is LegalBasis.CONSENT:
-        return True
     return consent is not None and consent.granted
