@@ -231,15 +231,6 @@ async def casework(
     referral_id = None
     if partner is not None and receiver is not None:
         referral_id = await _refer(http, stack, tp, case, partner, receiver, v["referral_note"])
-    else:
-        proposal = {
-            "partner_id": str(uuid.uuid4()),
-            "partner_kind": "welfare",
-            "urgency": "routine",
-            "reason_codes": ["money"],
-            "note": v["referral_note"],
-        }
-        ok(await http.post(f"{cases}/cases/{case}/referrals", json=proposal, headers=tp))
     return Family(family_id, case, referral_id, planted)
 
 
@@ -255,14 +246,17 @@ async def _refer(
     cases = stack.urls["cases"]
     proposal = {
         "partner_id": partner.id,
-        "partner_kind": "youth-care",
         "urgency": "urgent",
         "reason_codes": ["parenting-support"],
         "note": note,
     }
-    referral_id: str = ok(
-        await http.post(f"{cases}/cases/{case}/referrals", json=proposal, headers=tp)
-    )["id"]
+
+    async def proposed() -> str | None:
+        # Cases knows the partner from notifications' partner event, which may still be coming.
+        answer = await http.post(f"{cases}/cases/{case}/referrals", json=proposal, headers=tp)
+        return None if answer.status_code == 422 else ok(answer)["id"]
+
+    referral_id: str = await eventually(proposed, what="a referral to the registered partner")
     ok(await http.post(f"{cases}/referrals/{referral_id}/send", headers=tp))
 
     def escalated() -> bool:

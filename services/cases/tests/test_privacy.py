@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from alamal_cases.privacy import FAMILY_COLLECTIONS
-from alamal_contracts.codes import ConsentPurpose
+from alamal_contracts.codes import ConsentPurpose, PartnerKind
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import CasesFamilyErased, FamilyErasureRequested
 from alamal_contracts.topics import CASES_FAMILY_ERASED
@@ -22,7 +22,14 @@ from alamal_runtime.store import Store
 from alamal_runtime.store.sqlite import SqliteStore
 from alamal_stack.kafka_testing import read_topic_until
 
-from .conftest import Caller, Producer, kafka_record, registration, wait_for_cases
+from .conftest import (
+    Caller,
+    Producer,
+    kafka_record,
+    registration,
+    seed_partner,
+    wait_for_cases,
+)
 from .test_referrals_api import grant
 
 pytestmark = pytest.mark.integration
@@ -79,11 +86,11 @@ async def casework(
         )
     )
     await grant(producer, store, registered.family_id, ConsentPurpose.SHARE_YOUTH_CARE)
+    partner_id = await seed_partner(store, PartnerKind.YOUTH_CARE)
     referral = await client.post(
         f"/cases/{case_id}/referrals",
         json={
-            "partner_id": str(uuid.uuid4()),
-            "partner_kind": "youth-care",
+            "partner_id": partner_id,
             "urgency": "urgent",
             "reason_codes": ["parenting-support"],
             "note": planted["referral"],
