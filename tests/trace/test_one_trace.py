@@ -9,6 +9,7 @@ log line may hold the planted personal values.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import threading
 import time
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 from alamal_runtime.auth import Role, mint_token
+from alamal_runtime.telemetry import FAMILY_ID, REFERRAL_ID
 from alamal_stack.runner import EmbeddedStack
 
 from .otlp import ReceivedSpan, leaks, otlp_receiver, tree_errors
@@ -37,6 +39,7 @@ PLANTED = (
     "Planted-visit-note-4410",
     "Planted-referral-note-5563",
     "Planted-strength-7781",
+    "0687123409",  # a phone number, searched for below
 )
 CLIENT = 3  # SpanKind.SPAN_KIND_CLIENT in OTLP
 
@@ -89,8 +92,9 @@ class Person:
 
 async def drive_the_flow(
     stack: EmbeddedStack, http: httpx.AsyncClient, traceparent: str, hook_url: str
-) -> None:
-    """Register a family, log a visit, refer to a partner and let notifications deliver."""
+) -> tuple[str, str]:
+    """Register a family, log a visit, refer to a partner and let notifications deliver;
+    return the family's and the referral's ids."""
     intake, cases, notifications = (stack.urls[n] for n in ("intake", "cases", "notifications"))
     admin = Person(stack, Role.ADMIN, None)
     partner = await http.post(
@@ -126,6 +130,20 @@ async def drive_the_flow(
     registered = await http.post(f"{intake}/families", json=body, headers=worker.headers)
     assert registered.status_code == 201, registered.text
     family_id = registered.json()["id"]
+    # Searches and addresses an operator's spans must not repeat: names, a phone number and a
+    # note fragment, in query strings and in path segments.
+    for planted in (PLANTED[0], PLANTED[1], PLANTED[6], PLANTED[3]):
+        found = await http.get(
+            f"{intake}/families", params={"name": planted}, headers=worker.headers
+        )
+        assert found.status_code == 200, found.text
+    refused = await http.get(f"{intake}/families/{PLANTED[6]}", headers=worker.headers)
+    assert refused.status_code == 422
+    # An error answer names its trace, which leads to its lines in every log (checked below).
+    assert refused.headers["X-Trace-Id"] == traceparent.split("-")[1]
+    assert (
+        await http.get(f"{cases}/cases/{PLANTED[4]}/visits", headers=worker.headers)
+    ).status_code == 422
 
     async def case() -> dict[str, Any] | None:
         got = await http.get(
@@ -175,6 +193,18 @@ async def drive_the_flow(
         return True if answer.status_code == 200 else None  # 409 until consent is projected
 
     await eventually(sent)
+    return family_id, str(proposed.json()["id"])
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a service log (the runner's own start markers are not JSON)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def any_line(lines: list[dict[str, Any]], **wanted: object) -> bool:
+    """True if some line has every wanted key with the wanted value."""
+    return any(all(line.get(k) == v for k, v in wanted.items()) for line in lines)
 
 
 def flow_complete(spans: list[ReceivedSpan], trace_id: str) -> bool:
@@ -192,12 +222,18 @@ async def test_one_trace_from_registration_to_the_webhook_call(
     traceparent = f"00-{trace_id}-{root_span_id}-01"
     data = tmp_path_factory.mktemp("trace-stack")
     with otlp_receiver() as (receiver, otlp_url), webhook_receiver() as (calls, hook_url):
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            # Both HTTP semantic conventions: the old keys (http.url, http.target) and the new
+            # ones (url.full, url.path, url.query) must all be redacted.
+            "OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup",
+        }
         async with (
             EmbeddedStack(data, base_port=0, extra_env=env, ready_timeout=120) as stack,
             httpx.AsyncClient(timeout=15) as http,
         ):
-            await drive_the_flow(stack, http, traceparent, hook_url)
+            family_id, referral_id = await drive_the_flow(stack, http, traceparent, hook_url)
 
             async def delivered() -> bool | None:
                 return True if any("referral.escalated" in c["body"] for c in calls) else None
@@ -208,6 +244,15 @@ async def test_one_trace_from_registration_to_the_webhook_call(
                 return True if flow_complete(receiver.snapshot(), trace_id) else None
 
             await eventually(complete)
+            # The gateway, too, answers with the trace id and logs its line.
+            page_trace = secrets.token_hex(16)
+            page = await http.get(
+                f"{stack.urls['gateway']}/no-such-page",
+                params={"q": PLANTED[0]},
+                headers={"traceparent": f"00-{page_trace}-{secrets.token_hex(8)}-01"},
+            )
+            assert page.status_code == 404
+            assert page.headers["X-Trace-Id"] == page_trace
             logs = stack.logs_dir
         spans = receiver.snapshot()
 
@@ -219,6 +264,13 @@ async def test_one_trace_from_registration_to_the_webhook_call(
     assert webhook[0].kind == CLIENT
     assert webhook[0].attributes.get("http.response.status_code") == "204"
     assert leaks(spans, PLANTED) == [], "planted personal values in spans"
+    keys = {key for s in spans for key in s.attributes}
+    assert {"http.url", "http.target", "url.path", "url.query"} <= keys, "both conventions"
+    # Every service's spans of this family and referral can be found by their ids alone.
+    by_family = {s.service for s in spans if s.attributes.get(FAMILY_ID) == family_id}
+    assert {"intake", "cases", "notifications", "reporting"} <= by_family, by_family
+    by_referral = {s.service for s in spans if s.attributes.get(REFERRAL_ID) == referral_id}
+    assert {"cases", "notifications"} <= by_referral, by_referral
     leaked_logs = [
         f"{path.name}: {value}"
         for path in logs.glob("*.log")
@@ -226,4 +278,28 @@ async def test_one_trace_from_registration_to_the_webhook_call(
         if value in path.read_text(encoding="utf-8", errors="replace")
     ]
     assert leaked_logs == [], "planted personal values in logs"
+    lines = {path.stem: log_lines(path) for path in logs.glob("*.log")}
+    with_trace = {name for name, found in lines.items() if any_line(found, trace_id=trace_id)}
+    assert {"intake", "cases", "notifications", "reporting"} <= with_trace, with_trace
+    assert any_line(
+        lines["intake"],
+        trace_id=trace_id,
+        event="http_request",
+        method="GET",
+        route="/families/{family_id}",
+        status=422,
+    )
+    assert any_line(
+        lines["cases"],
+        trace_id=trace_id,
+        event="http_request",
+        method="POST",
+        route="/referrals/{referral_id}/approve",
+        status=200,
+    )
+    assert any_line(lines["gateway"], trace_id=page_trace, event="http_request", status=404)
+    requests = [
+        line for found in lines.values() for line in found if line.get("event") == "http_request"
+    ]
+    assert all(isinstance(line.get("duration_ms"), float) for line in requests)
     print(f"trace {trace_id}: {len(ours)} spans across {sorted(by_service)}")  # noqa: T201

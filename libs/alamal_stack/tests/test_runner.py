@@ -13,6 +13,7 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from alamal_runtime.stack_state import ServiceState, read_state
 from alamal_stack.processes import StackError
 from alamal_stack.runner import EmbeddedStack, RestartPolicy
 from alamal_stack.services import ServiceSpec
@@ -75,6 +76,16 @@ async def test_stack_runs_a_service_survives_kill_and_restart(
 
         service = stack.services["fake"]
         old_pid = service.pid
+        state = read_state(stack.state_file)
+        assert state.bootstrap == stack.bootstrap
+        assert state.runner_pid == os.getpid()
+        assert state.broker_pid == stack.broker.pid
+        assert state.services["fake"] == ServiceState(url=url, pid=old_pid)
+        assert state.signing_key == str(stack.keys.signing)
+        assert stack.state_file.stat().st_mode & 0o777 == 0o600
+        with pytest.raises(StackError, match="already running"):
+            await _stack(tmp_path, fake_spec, fake_env).start()
+        assert stack.state_file.exists(), "the refused second stack left the first one's file"
         stack.kill("fake")
         await _eventually(lambda: service.exit_code() == -signal.SIGKILL)
         with pytest.raises(httpx.ConnectError):
@@ -84,6 +95,8 @@ async def test_stack_runs_a_service_survives_kill_and_restart(
         info = await _info(url)
         assert info["starts"] == 2  # the SQLite store survived the kill
         assert info["pid"] != old_pid
+        assert read_state(stack.state_file).services["fake"].pid == info["pid"]
+    assert not stack.state_file.exists()
     assert service.exit_code() is not None
     assert not stack.broker.running
     log = (tmp_path / "data" / "logs" / "fake.log").read_text()
@@ -159,6 +172,9 @@ async def test_cli_prints_urls_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
     assert "docs: http://127.0.0.1:" in text
     assert "alamal_runtime.devtoken" in text
     url = next(w for w in text.split() if w.startswith("http://"))
+    state = read_state(tmp_path / "data" / "stack.json")
+    assert state.runner_pid == proc.pid
+    assert state.services["fake"].url == url
     async with httpx.AsyncClient(timeout=2) as client:
         assert (await client.get(url + "/health/ready")).status_code == 200
         proc.send_signal(signal.SIGINT)
@@ -167,3 +183,4 @@ async def test_cli_prints_urls_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
         with pytest.raises(httpx.ConnectError):
             await client.get(url + "/health/ready")
     assert "stack.stopped" in stderr.decode()
+    assert not (tmp_path / "data" / "stack.json").exists()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from alamal_gateway.clients import Caller, ServiceClients
 from alamal_runtime.auth import InvalidTokenError, Role, TokenVerifier
+from alamal_runtime.telemetry import Telemetry
 
 SEEN: list[dict[str, str]] = []
 
@@ -66,3 +71,38 @@ async def test_calls_carry_the_trace_and_a_short_lived_token(
     assert principal.wijken == frozenset({"zuid"})
     with pytest.raises(InvalidTokenError):
         TokenVerifier(public, audience="intake", issuer="alamal-gateway").verify(token)
+
+
+async def test_calls_are_client_spans_without_the_query_values(
+    recorder: str, token_keys: tuple[str, str]
+) -> None:
+    telemetry = Telemetry(TracerProvider(), MeterProvider())
+    telemetry.redactor.learn(["/families"], ["name", "limit"])
+    exported = InMemorySpanExporter()
+    telemetry.export_spans(exported, batch=False)
+    clients = ServiceClients(
+        {"intake": recorder},
+        signing_key=token_keys[0],
+        ttl=60,
+        timeout=5,
+        telemetry=telemetry,
+    )
+    caller = Caller(user_id=str(uuid.uuid4()), role=Role.COORDINATOR, wijken=("zuid",))
+    SEEN.clear()
+    try:
+        with telemetry.tracer_provider.get_tracer("test").start_as_current_span("page") as page:
+            await clients.call(
+                "intake", "GET", "/families", caller, params={"name": "Fatima-Plant", "limit": 5}
+            )
+    finally:
+        await clients.close()
+    (call,) = [s for s in exported.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert call.parent is not None
+    assert call.parent.span_id == page.get_span_context().span_id
+    # The service sees the client span as its parent.
+    (headers,) = SEEN
+    assert headers["traceparent"].split("-")[2] == format(call.context.span_id, "016x")
+    attributes = dict(call.attributes or {})
+    url = attributes.get("http.url", attributes.get("url.full"))
+    assert url == f"{recorder}/families?name=[redacted]&limit=5"
+    assert "Fatima-Plant" not in str(attributes)

@@ -1,18 +1,22 @@
 """The operator command line (`alamal-ops`, or `python -m alamal_ops`).
 
-Shows ids, codes, counts and offsets only: never payload values or personal data.
+Shows ids, codes, counts and offsets only: never payload values or personal data. Finds the
+embedded stack through its state file (`./data/stack.json`); every failure is one line that
+says what to do, never a traceback (unless `--debug`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import logging
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
+import httpx
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
@@ -20,16 +24,15 @@ from rich.table import Table
 from alamal_ops import dead_letters as dl
 from alamal_ops.kafka_io import list_topics
 from alamal_ops.services_api import (
-    DEFAULT_URLS,
     OpsError,
     Signer,
     outbox_backlog,
     recover_webhooks,
     resend_webhook,
 )
+from alamal_ops.target import BOOTSTRAP_ENV, DATA_DIR_ENV, Target
 from alamal_runtime.metrics import consumer_lag
 
-BOOTSTRAP_ENV = "ALAMAL_OPS_KAFKA_BOOTSTRAP"
 type Command = Callable[[argparse.Namespace, Console], Coroutine[Any, Any, int]]
 
 
@@ -42,21 +45,56 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
     if command is None:
         parser.print_help()
         return 2
+    # Client libraries log connection failures themselves; the one line below says it all.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    args.target = Target.from_flags(args.data_dir, args.bootstrap)
     try:
         return asyncio.run(command(args, out))
-    except OpsError as exc:
-        out.print(f"[red]error:[/red] {exc}")
+    except KeyboardInterrupt:
+        _fail(out, "interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        _fail(out, _explain(exc, args.target))
         return 1
+
+
+def _fail(out: Console, message: str) -> None:
+    out.print("error: " + message, style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def _explain(exc: Exception, target: Target) -> str:
+    """One line: what failed and what to do about it."""
+    if isinstance(exc, OpsError):
+        return str(exc)
+    if isinstance(exc, KafkaError):
+        where = target.bootstrap_flag or f"the address in {target.data_dir}/stack.json"
+        return (
+            f"cannot reach Kafka at {where} ({type(exc).__name__}): is the stack running? "
+            "Start it with `./alamal run`, or give --bootstrap HOST:PORT"
+        )
+    if isinstance(exc, httpx.HTTPError):
+        return (
+            f"a service did not answer ({type(exc).__name__}): check `/health/ready` of the "
+            "services, or the URLs given with --service/--url"
+        )
+    return f"unexpected {type(exc).__name__}; run again with --debug to see where it failed"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alamal-ops", description=__doc__)
     parser.add_argument(
+        "--data-dir",
+        help=f"data folder of the embedded stack to use (default ${DATA_DIR_ENV} or ./data)",
+    )
+    parser.add_argument(
         "--bootstrap",
-        default=os.environ.get(BOOTSTRAP_ENV, "127.0.0.1:9094"),
-        help=f"Kafka bootstrap servers (default ${BOOTSTRAP_ENV} or 127.0.0.1:9094)",
+        help=f"Kafka bootstrap servers of another cluster (or ${BOOTSTRAP_ENV}), e.g. "
+        "127.0.0.1:9094 for docker compose; default: the embedded stack's",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(title="commands")
 
     letters = commands.add_parser("dead-letters", help="list, inspect and replay dead letters")
@@ -99,13 +137,17 @@ def _parser() -> argparse.ArgumentParser:
     recover.set_defaults(run=_recover)
     for sub in (resend, recover):
         _signer_options(sub)
-        sub.add_argument("--url", default=DEFAULT_URLS["notifications"], help="notifications")
+        sub.add_argument("--url", help="notifications' URL (default: the stack's)")
     return parser
 
 
 def _signer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signing-key-file", help="gateway signing key (or the env variable)")
     parser.add_argument("--user", help="your operator id, a UUID (or $ALAMAL_OPS_USER)")
+
+
+def _signer(args: argparse.Namespace) -> Signer:
+    return Signer.load(args.target.signing_key_file(args.signing_key_file), args.user)
 
 
 def _bar(args: argparse.Namespace, console: Console) -> AbstractContextManager[Any]:
@@ -135,10 +177,11 @@ def _updater(bar: Progress | None, label: str) -> Callable[[int, int], None] | N
 async def _load(
     args: argparse.Namespace, console: Console, services: list[str]
 ) -> list[dl.DeadLetterView]:
-    topics = await dl.dead_letter_topics(args.bootstrap, services)
+    bootstrap = args.target.bootstrap()
+    topics = await dl.dead_letter_topics(bootstrap, services)
     with _bar(args, console) as bar:
         return await dl.list_dead_letters(
-            args.bootstrap, topics, progress=_updater(bar, "reading dead letters")
+            bootstrap, topics, progress=_updater(bar, "reading dead letters")
         )
 
 
@@ -197,7 +240,7 @@ async def _replay(args: argparse.Namespace, console: Console) -> int:
     else:
         chosen = [await _find(args, console, loc) for loc in args.location]
     with _bar(args, console) as bar:
-        done = await dl.replay(args.bootstrap, chosen, progress=_updater(bar, "replaying"))
+        done = await dl.replay(args.target.bootstrap(), chosen, progress=_updater(bar, "replaying"))
     for letter, republished in done:
         console.print(f"replayed {letter.location} -> {republished}")
     console.print(f"{len(done)} replayed")
@@ -205,13 +248,12 @@ async def _replay(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _outbox(args: argparse.Namespace, console: Console) -> int:
-    signer = Signer.load(args.signing_key_file, args.user)
-    urls = dict(DEFAULT_URLS)
-    if args.service:
-        urls = {}
-        for item in args.service:
-            name, _, url = item.partition("=")
-            urls[name] = url or DEFAULT_URLS.get(name, "")
+    signer = _signer(args)
+    urls: dict[str, str] = {}
+    for item in args.service:
+        name, _, url = item.partition("=")
+        urls[name] = url or args.target.url(name)
+    urls = urls or args.target.urls()
     backlog = await outbox_backlog(signer, urls)
     table = Table("service", "outbox backlog")
     for service, value in backlog.items():
@@ -223,7 +265,7 @@ async def _outbox(args: argparse.Namespace, console: Console) -> int:
 async def _lag(args: argparse.Namespace, console: Console) -> int:
     topics = args.topic or [
         t
-        for t in await list_topics(args.bootstrap)
+        for t in await list_topics(args.target.bootstrap())
         if not t.startswith("__")
         and not t.endswith(dl.DEAD_LETTER_SUFFIX)
         and t != dl.REPLAYS_TOPIC
@@ -231,7 +273,7 @@ async def _lag(args: argparse.Namespace, console: Console) -> int:
     table = Table("group", "topic", "partition", "end offset", "committed", "lag")
     total = 0
     for group in args.group:
-        for part in await consumer_lag(args.bootstrap, group, topics):
+        for part in await consumer_lag(args.target.bootstrap(), group, topics):
             if part.committed is None and not args.all:
                 continue
             committed = "-" if part.committed is None else str(part.committed)
@@ -250,8 +292,9 @@ async def _lag(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _resend(args: argparse.Namespace, console: Console) -> int:
-    signer = Signer.load(args.signing_key_file, args.user)
-    body = await resend_webhook(signer, args.url, args.endpoint_id, args.message_id)
+    signer = _signer(args)
+    url = args.url or args.target.url("notifications")
+    body = await resend_webhook(signer, url, args.endpoint_id, args.message_id)
     console.print(f"message {body.get('id')} queued again: state {body.get('state')}")
     return 0
 
@@ -259,7 +302,8 @@ async def _resend(args: argparse.Namespace, console: Console) -> int:
 async def _recover(args: argparse.Namespace, console: Console) -> int:
     if args.since.tzinfo is None:
         raise OpsError("--since needs a time zone, e.g. 2026-01-31T08:00:00+01:00")
-    signer = Signer.load(args.signing_key_file, args.user)
-    body = await recover_webhooks(signer, args.url, args.endpoint_id, args.since)
+    signer = _signer(args)
+    url = args.url or args.target.url("notifications")
+    body = await recover_webhooks(signer, url, args.endpoint_id, args.since)
     console.print(f"{body.get('requeued')} failed messages queued again")
     return 0

@@ -17,6 +17,7 @@ from fastapi import Header
 
 from alamal_runtime.auth import Principal
 from alamal_runtime.store import Record, Store, UnitOfWork
+from alamal_runtime.telemetry import tag_ids
 
 ACCESS_AUDIT = "access_audit"
 REASON_PATTERN = r"^[a-z0-9-]{1,40}$"
@@ -84,6 +85,7 @@ def entry(
 
 async def write_audit(uow: UnitOfWork, record: AccessAudit) -> None:
     """Store an audit record inside a unit of work (the same one as the write it audits)."""
+    tag_ids(family_id=record.family_id)  # every access to a family can be found in the traces
     await uow.insert(
         ACCESS_AUDIT,
         record.id,

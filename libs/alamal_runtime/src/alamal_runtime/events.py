@@ -10,6 +10,7 @@ from opentelemetry import propagate
 from alamal_contracts.envelope import to_kafka
 from alamal_contracts.events import EventBase
 from alamal_runtime.store import OutboxMessage, UnitOfWork
+from alamal_runtime.telemetry import tag_event_ids
 
 
 def outbox_message(event: EventBase, *, source: str, now: datetime | None = None) -> OutboxMessage:
@@ -18,6 +19,7 @@ def outbox_message(event: EventBase, *, source: str, now: datetime | None = None
     record = to_kafka(event, event_id=event_id, source=source, time=now or datetime.now(UTC))
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    tag_event_ids(event)  # the request that caused it can be found by the ids it names
     return OutboxMessage(
         id=event_id,
         topic=record.topic,

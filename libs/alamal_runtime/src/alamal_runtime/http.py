@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import traceback
 from typing import Annotated, Any, Protocol, Self
 
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from alamal_runtime.auth import InvalidTokenError, Principal, Role, TokenVerifier
 from alamal_runtime.messaging.dead_letter import recent_dead_letters
 from alamal_runtime.store import Store, StoreUnavailableError
+from alamal_runtime.telemetry import tag_ids
 
 log = structlog.get_logger(__name__)
 
@@ -206,6 +208,70 @@ class CatchUnexpected:
                 }
             )
             await send({"type": "http.response.body", "body": body})
+
+
+TRACE_ID_HEADER = "X-Trace-Id"
+QUIET_PREFIXES = ("/health/",)
+"""Paths polled by probes: no request line for them (they would drown the log)."""
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route a request matched (`/cases/{case_id}`), never the raw path."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    return "(mount)" if scope.get("root_path") else "(unmatched)"
+
+
+class RequestLog:
+    """One log line per request: method, route template, status, duration and (bound by the
+    logging set-up) the trace id; never the path's values or the query string.
+
+    Also answers the trace id in `X-Trace-Id`, so any answer (an error above all) leads to its
+    lines in every service's log, and tags the request's span with the family, case or
+    referral id of the path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers if nothing below starts a response
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                # Routed by now; the server span ends with the last body message, so tag it here.
+                params = scope.get("path_params") or {}
+                tag_ids(
+                    family_id=params.get("family_id"),
+                    case_id=params.get("case_id"),
+                    referral_id=params.get("referral_id"),
+                )
+                if (trace_id := _trace_id()) is not None:
+                    headers = list(message.get("headers", []))
+                    headers.append((TRACE_ID_HEADER.lower().encode(), trace_id.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            if not str(scope.get("path", "")).startswith(QUIET_PREFIXES):
+                log.info(
+                    "http_request",
+                    method=scope.get("method"),
+                    route=route_template(scope),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
 
 
 class BodySizeLimit:

@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from alamal_contracts.topics import dead_letter_topic
@@ -17,6 +19,7 @@ from alamal_runtime.erasure import skip_erased
 from alamal_runtime.http import (
     BodySizeLimit,
     CatchUnexpected,
+    RequestLog,
     health_router,
     install_error_handlers,
     ops_router,
@@ -42,6 +45,26 @@ class _BrokerCheck:
     async def ping(self) -> None:
         if not await self._runtime.broker.ping(timeout=2.0):
             raise ConnectionError("kafka broker not reachable")
+
+
+def route_vocabulary(routers: Iterable[APIRouter]) -> tuple[list[str], list[str]]:
+    """The routers' route templates and the names of the query parameters their routes declare."""
+    templates: list[str] = []
+    params: list[str] = []
+    for router in routers:
+        for route in router.routes:
+            if isinstance(path := getattr(route, "path", None), str):
+                templates.append(path)
+            if isinstance(route, APIRoute):
+                params += _query_names(route.dependant)
+    return templates, params
+
+
+def _query_names(dependant: Dependant) -> list[str]:
+    names = [param.alias for param in dependant.query_params]
+    for sub in dependant.dependencies:
+        names += _query_names(sub)
+    return names
 
 
 class ServiceRuntime:
@@ -179,16 +202,24 @@ class ServiceRuntime:
         app.state.store = self.store
         app.state.token_verifier = self.token_verifier
         install_error_handlers(app)
-        app.include_router(health_router({"store": self.store, "broker": _BrokerCheck(self)}))
-        app.include_router(ops_router(self.service, self.store))
-        for router in routers:
+        every = [
+            health_router({"store": self.store, "broker": _BrokerCheck(self)}),
+            ops_router(self.service, self.store),
+            *routers,
+        ]
+        for router in every:
             app.include_router(router)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(CatchUnexpected)
+        app.add_middleware(RequestLog)
+        # Paths in spans keep only ids and the words of the service's own routes.
+        self.telemetry.redactor.learn(*route_vocabulary(every))
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.telemetry.tracer_provider,
             meter_provider=self.telemetry.meter_provider,
             excluded_urls="/health/.*",
+            # The per-message ASGI `receive`/`send` spans say nothing an operator needs.
+            exclude_spans=["receive", "send"],
         )
         return app

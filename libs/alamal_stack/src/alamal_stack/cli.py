@@ -73,6 +73,8 @@ def banner(stack: EmbeddedStack) -> str:
         f"  {'data':<{width}}  {_shown(stack.data_dir)}   logs: {_shown(stack.logs_dir)}",
         f"  {'token':<{width}}  python -m alamal_runtime.devtoken "
         f"--key {_shown(stack.keys.signing)} --help",
+        f"  {'ops':<{width}}  alamal-ops dead-letters list   (finds this stack through "
+        f"{_shown(stack.state_file)})",
     ]
     if "gateway" in stack.urls:
         demo = stack.data_dir / "gateway" / "demo-users.txt"

@@ -14,6 +14,14 @@ from typing import Any, Self
 
 import structlog
 
+from alamal_runtime.stack_state import (
+    ServiceState,
+    StackState,
+    StackStateError,
+    remove_state,
+    state_path,
+    write_state,
+)
 from alamal_stack.keys import TokenKeys, ensure_token_keys
 from alamal_stack.processes import LOCALHOST, StackError, free_port, log_tail, rotate_log
 from alamal_stack.service_process import ManagedService
@@ -80,11 +88,28 @@ class EmbeddedStack:
         self._services: dict[str, ManagedService] = {}
         self._restarts: dict[str, list[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._state_written = False
 
     @property
     def logs_dir(self) -> Path:
         """Where the broker and every service write their output."""
         return self.data_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        """Where the running stack tells operators (and `alamal-ops`) where it is."""
+        return state_path(self.data_dir)
+
+    def state(self) -> StackState:
+        """The broker's address, every service's URL and process id, the dev signing key."""
+        return StackState(
+            runner_pid=os.getpid(),
+            bootstrap=self.bootstrap,
+            broker_pid=self.broker.pid,
+            services={n: ServiceState(url=s.url, pid=s.pid) for n, s in self._services.items()},
+            data_dir=str(self.data_dir),
+            signing_key=str(self.keys.signing),
+        )
 
     @property
     def bootstrap(self) -> str:
@@ -111,6 +136,7 @@ class EmbeddedStack:
     async def start(self) -> None:
         """Start the broker, create the topics, start every service and wait until all ready."""
         started = time.perf_counter()
+        self._refuse_a_second_stack()
         try:
             self._keys = await asyncio.to_thread(ensure_token_keys, self.data_dir)
             await self.broker.start_async()
@@ -127,9 +153,23 @@ class EmbeddedStack:
             await self.stop()
             raise
         self.startup_seconds = time.perf_counter() - started
+        write_state(self.state_file, self.state())
+        self._state_written = True
         log.info("stack.ready", seconds=round(self.startup_seconds, 2), services=len(self.specs))
         if self._supervise_enabled:
             self._spawn_task(self._supervise())
+
+    def _refuse_a_second_stack(self) -> None:
+        try:
+            running = StackState.from_json(self.state_file.read_text(encoding="utf-8"))
+        except (OSError, StackStateError):
+            return  # none, or unreadable: nothing can be running from it
+        if not self._state_written and running.runner_alive():
+            raise StackError(
+                f"a stack is already running from {self.data_dir} (runner pid "
+                f"{running.runner_pid}): stop it first, or use another --data-dir (if no stack "
+                f"runs there, remove {self.state_file})"
+            )
 
     def _managed(self, spec: ServiceSpec, port: int, peers: Mapping[str, str]) -> ManagedService:
         (self.data_dir / spec.name).mkdir(parents=True, exist_ok=True)
@@ -176,9 +216,13 @@ class EmbeddedStack:
         svc = self._services[name]
         await svc.stop()
         await self._start_one(svc)
+        write_state(self.state_file, self.state())
 
     async def stop(self) -> None:
         """Stop the services (SIGTERM, grace, SIGKILL), then the broker; idempotent."""
+        if self._state_written:
+            remove_state(self.state_file)
+            self._state_written = False
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -228,3 +272,5 @@ class EmbeddedStack:
             await self._start_one(svc)
         except StackError as exc:  # the next poll sees it down again and counts another restart
             log.error("service.restart_failed", service=svc.name, details=str(exc))
+            return
+        write_state(self.state_file, self.state())

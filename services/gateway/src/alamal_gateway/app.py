@@ -66,6 +66,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
         signing_key=signing_key,
         ttl=settings.token_ttl_seconds,
         timeout=settings.service_timeout_seconds,
+        telemetry=runtime.telemetry,
     )
     gateway = Gateway(
         settings=settings,

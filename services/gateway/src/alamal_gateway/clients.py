@@ -14,6 +14,7 @@ import structlog
 from opentelemetry.propagate import inject
 
 from alamal_runtime.auth import Role, mint_token
+from alamal_runtime.telemetry import Telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -78,12 +79,20 @@ class ServiceClients:
     """One pooled HTTP client; `call(service, ...)` as a given staff user."""
 
     def __init__(
-        self, urls: dict[str, str | None], *, signing_key: str, ttl: int, timeout: float
+        self,
+        urls: dict[str, str | None],
+        *,
+        signing_key: str,
+        ttl: int,
+        timeout: float,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._urls = {name: url.rstrip("/") for name, url in urls.items() if url}
         self._signing_key = signing_key
         self._ttl = ttl
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        if telemetry is not None:
+            telemetry.trace_client(self._http)
 
     def configured(self, service: str) -> bool:
         """True when the gateway knows where the service is."""
@@ -119,7 +128,7 @@ class ServiceClients:
                 ttl_seconds=self._ttl,
             )
             sent["Authorization"] = f"Bearer {token}"
-        inject(sent)  # W3C traceparent of the page request's span
+        inject(sent)  # W3C traceparent (of the call's client span when the client is traced)
         try:
             response = await self._http.request(
                 method, base + path, json=json, params=params, headers=sent

@@ -59,14 +59,14 @@ def openapi_to_jsonschema(node: Any) -> Any:
         return [openapi_to_jsonschema(item) for item in node]
     if not isinstance(node, dict):
         return node
+    maps = {"properties", "patternProperties"}  # name -> schema, not schemas themselves
     out = {
         key: openapi_to_jsonschema(value)
         for key, value in node.items()
-        if not key.startswith("x-kubernetes-") and key not in {"nullable", "format"}
+        if not key.startswith("x-kubernetes-") and key not in {"nullable", "format", *maps}
     }
-    for key in ("properties", "patternProperties"):
-        if key in node:
-            out[key] = {k: openapi_to_jsonschema(v) for k, v in node[key].items()}
+    for key in maps & node.keys():
+        out[key] = {k: openapi_to_jsonschema(v) for k, v in node[key].items()}
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]

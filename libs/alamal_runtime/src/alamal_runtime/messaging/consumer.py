@@ -18,6 +18,7 @@ import structlog
 from alamal_contracts.envelope import CloudEvent, EnvelopeError, from_kafka
 from alamal_runtime.messaging.dead_letter import DeadLetter, DeadLetterSink
 from alamal_runtime.store import Store, StoreUnavailableError, UnitOfWork
+from alamal_runtime.telemetry import tag_event_ids
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +73,7 @@ class EventProcessor:
             event = from_kafka(delivery.value, delivery.headers)
         except EnvelopeError as exc:
             return await self._dead_letter(delivery, f"invalid event: {exc}")
+        tag_event_ids(event.data)
         with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
             last_error = ""
             for attempt in range(self._retries + 1):
