@@ -221,6 +221,11 @@ async def test_an_erased_family_is_gone_from_every_byte(tmp_path: Path, receiver
             "approved_at": late["decided_at"],
             "waiting_for": ["cases"],
         } in health["overdue"]
+        operator_ui = GatewaySession(http, stack.urls["gateway"])
+        await operator_ui.log_in("demo-operator", passwords["demo-operator"])
+        operations = await operator_ui.request("GET", "/operator")
+        assert operations.status_code == 200
+        assert waiting_id in operations.text  # the operator page names the late erasure
         # While cases is down no export is made at all (never a silently partial one).
         kept_page = f"/privacy/families/{kept.id}"
         refused = await officer.post_form(kept_page, f"{kept_page}/export")
