@@ -231,7 +231,7 @@ async def test_an_erased_family_is_gone_from_every_byte(tmp_path: Path, receiver
         refused = await officer.post_form(kept_page, f"{kept_page}/export")
         assert refused.status_code == 503
         assert refused.headers["content-type"].startswith("text/html")
-        assert "cases" in refused.text
+        assert "Gaf geen antwoord: Begeleiding</p>" in refused.text  # cases, by its Dutch name
         waiting = Scan()
         scan_files(waiting, stack.data_dir, down.planted.values.values())
         assert any("cases.sqlite3" in w for ws in waiting.hits.values() for w in ws)

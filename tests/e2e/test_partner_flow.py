@@ -85,7 +85,13 @@ async def test_a_referral_reaches_the_partner_who_answers(
             headers=admin,
         )
         assert endpoint.status_code == 201, endpoint.text
+        assert endpoint.json()["enabled"] is False
         secret = endpoint.json()["secret"]
+        verified = await http.post(
+            f"{notifications}/endpoints/{endpoint.json()['id']}/verify", headers=admin
+        )
+        assert verified.status_code == 200, verified.text
+        assert verified.json()["enabled"] is True
         credential = await http.post(
             f"{notifications}/partners/{partner_id}/credentials", headers=admin
         )

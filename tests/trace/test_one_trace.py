@@ -110,6 +110,10 @@ async def drive_the_flow(
         headers=admin.headers,
     )
     assert endpoint.status_code == 201, endpoint.text
+    verified = await http.post(
+        f"{notifications}/endpoints/{endpoint.json()['id']}/verify", headers=admin.headers
+    )
+    assert verified.status_code == 200, verified.text
 
     worker = Person(stack, Role.TRUSTED_PERSON, traceparent)
     coordinator = Person(stack, Role.COORDINATOR, traceparent)
@@ -172,19 +176,28 @@ async def drive_the_flow(
         headers=worker.headers,
     )
     assert consent.status_code == 201, consent.text
-    proposed = await http.post(
-        f"{cases}/cases/{case_id}/referrals",
-        json={
-            "partner_id": partner_id,
-            "partner_kind": "youth-care",
-            "urgency": "routine",
-            "reason_codes": ["parenting-support"],
-            "note": PLANTED[4],
-        },
-        headers=worker.headers,
-    )
-    assert proposed.status_code == 201, proposed.text
-    referral = f"{cases}/referrals/{proposed.json()['id']}"
+
+    async def proposed() -> str | None:
+        # 422 on partner_id until cases has projected notifications' partner fact.
+        answer = await http.post(
+            f"{cases}/cases/{case_id}/referrals",
+            json={
+                "partner_id": partner_id,
+                "partner_kind": "youth-care",
+                "urgency": "routine",
+                "reason_codes": ["parenting-support"],
+                "note": PLANTED[4],
+            },
+            headers=worker.headers,
+        )
+        if answer.status_code == 422:
+            return None
+        assert answer.status_code == 201, answer.text
+        created: str = answer.json()["id"]
+        return created
+
+    referral_id = await eventually(proposed)
+    referral = f"{cases}/referrals/{referral_id}"
     approved = await http.post(f"{referral}/approve", headers=coordinator.headers)
     assert approved.status_code == 200, approved.text
 
@@ -193,7 +206,7 @@ async def drive_the_flow(
         return True if answer.status_code == 200 else None  # 409 until consent is projected
 
     await eventually(sent)
-    return family_id, str(proposed.json()["id"])
+    return family_id, referral_id
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:

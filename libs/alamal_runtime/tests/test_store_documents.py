@@ -121,6 +121,40 @@ async def test_find_orders_by_a_field_or_the_id_and_limits(store: Store) -> None
     assert [r.id for r in by_id] == ["d", "c", "b"]
 
 
+async def test_find_after_pages_on_a_string_key_in_code_point_order(store: Store) -> None:
+    """`after=(field, value)`: keyset paging; only strings past the value, in both backends'
+    common order (code points: "Z" < "a" < "é"), combined with equality filters."""
+    await _seed(
+        store,
+        {
+            "p1": {"partner": "x", "key": "2026-01-01T10:00:00|b"},
+            "p2": {"partner": "x", "key": "2026-01-01T10:00:00|a"},
+            "p3": {"partner": "x", "key": "2026-01-02T09:00:00|c"},
+            "p4": {"partner": "y", "key": "2026-01-03T09:00:00|d"},
+            "p5": {"partner": "x", "key": 20260104},
+            "p6": {"partner": "x"},
+            "u1": {"partner": "u", "key": "Zeist"},
+            "u2": {"partner": "u", "key": "amsterdam"},
+            "u3": {"partner": "u", "key": "été"},
+        },
+    )
+    x = {"partner": "x"}
+    first = await store.find(FAMILIES, x, order_by="key", limit=2, after=("key", ""))
+    assert [r.id for r in first] == ["p2", "p1"]
+    rest = await store.find(FAMILIES, x, order_by="key", after=("key", first[-1].data["key"]))
+    assert [r.id for r in rest] == ["p3"]  # numbers and missing fields are never "after"
+    since = await store.find(FAMILIES, x, order_by="key", after=("key", "2026-01-02"))
+    assert [r.id for r in since] == ["p3"]
+    assert (
+        await store.find(FAMILIES, x, order_by="key", after=("key", "2026-01-02T09:00:00|c")) == []
+    )
+    words = await store.find(FAMILIES, {"partner": "u"}, order_by="key", after=("key", "Z"))
+    assert [r.id for r in words] == ["u1", "u2", "u3"]
+    assert [r.id for r in await store.find(FAMILIES, after=("key", "amsterdam"))] == ["u3"]
+    with pytest.raises(TypeError):
+        await store.find(FAMILIES, after=("key", 3))  # type: ignore[arg-type]
+
+
 async def test_ensure_index_is_idempotent_and_find_still_works(store: Store) -> None:
     await store.ensure_index(FAMILIES, ["wijk"])
     await store.ensure_index(FAMILIES, ["wijk"])

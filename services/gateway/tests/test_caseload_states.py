@@ -12,7 +12,7 @@ import pytest
 
 from alamal_gateway.app import _templates
 from alamal_gateway.i18n import LANGUAGES, Translator, load_translations
-from alamal_gateway.labels import ALL
+from alamal_gateway.web.core import page_html
 from alamal_gateway.web.families import caseload_entry
 
 FAMILY = "5b0d2c4e-8f1a-4a57-9c1e-2f3b4c5d6e7f"
@@ -49,25 +49,24 @@ _TRANSLATIONS = load_translations()
 
 def _render(language: str, entries: list[dict[str, Any]], families: list[dict[str, Any]]) -> str:
     t = Translator(language, _TRANSLATIONS[language])
-    return (
-        _templates()
-        .get_template("caseload.html")
-        .render(
-            _=t.gettext,
-            t=t,
-            lang=language,
-            dir=t.direction,
-            viewer=None,
-            user=None,
-            csrf_token="x",
-            languages=[],
-            path="/caseload",
-            label=lambda kind, code: t.gettext(ALL[kind][code]) if code in ALL[kind] else code,
-            entries=[caseload_entry(e) for e in entries],
-            others=families,
-            by_id={f["id"]: f for f in families},
-            unavailable=[],
-        )
+    return page_html(
+        _templates(),
+        t,
+        "caseload.html",
+        user=None,
+        csrf_token="x",
+        path="/caseload",
+        entries=[caseload_entry(e) for e in entries],
+        names={f["id"]: f["first_names"] for f in families},
+        unavailable=[],
+        search={"q": "", "wijk": "", "tp": ""},
+        searched=False,
+        found=families,
+        next_cursor=None,
+        search_error="",
+        wijken=[],
+        trusted_persons=[],
+        staff={},
     )
 
 

@@ -69,7 +69,29 @@ def test_catalogues_compile_and_arabic_is_right_to_left() -> None:
     assert dutch.direction == "ltr"
     assert dutch.gettext("Log a visit") == "Bezoek vastleggen"
     assert arabic.gettext("Log a visit") == "تسجيل زيارة"
-    assert dutch.gettext("%(days)s days overdue", days="3") == "3 dagen te laat"
+    assert dutch.days_late(3) == "3 dagen te laat"
+
+
+@pytest.mark.parametrize(
+    ("n", "arabic", "dutch"),
+    [
+        (1, "بعد أسبوع", "Over 1 week"),
+        (2, "بعد أسبوعين", "Over 2 weken"),  # the Arabic dual
+        (3, "بعد 3 أسابيع", "Over 3 weken"),
+        (11, "بعد 11 أسبوعاً", "Over 11 weken"),
+    ],
+)
+def test_counted_phrases_use_each_languages_plural_forms(n: int, arabic: str, dutch: str) -> None:
+    compiled = load_translations()
+    ar, nl = Translator("ar", compiled["ar"]), Translator("nl", compiled["nl"])
+    assert ar.count("in-weeks", n) == arabic
+    assert nl.count("in-weeks", n) == dutch
+
+
+def test_lists_use_the_arabic_comma_in_arabic() -> None:
+    compiled = load_translations()
+    assert Translator("ar", compiled["ar"]).join(["فاطمة", "ياسمين"]) == "فاطمة، ياسمين"
+    assert Translator("nl", compiled["nl"]).join(["Fatima", "Yasmine"]) == "Fatima, Yasmine"
 
 
 def test_dates_and_numbers_follow_the_locale() -> None:

@@ -65,7 +65,7 @@ async def test_an_export_with_services_down_fails_whole_and_says_which(
     assert answer.status_code == 503
     assert answer.headers["content-type"].startswith("text/html")
     assert "no export was made" in answer.text
-    assert "intake, cases, notifications, reporting" in answer.text
+    assert "Registration of families, Casework, Messages to partners, Reports" in answer.text
     assert forged.status_code == 403  # no CSRF token: nothing is asked of the services
 
 

@@ -83,10 +83,25 @@ def test_subscriptions_match_types_and_filters() -> None:
         event_types=frozenset({EventType.REFERRAL_ESCALATED}),
         filters={FilterField.URGENCY: frozenset({"urgent", "acute"})},
     )
-    assert urgent.matches(EventType.REFERRAL_ESCALATED, view())
-    assert not urgent.matches(EventType.REFERRAL_UPDATED, view())
-    assert not urgent.matches(EventType.REFERRAL_ESCALATED, view(urgency=Urgency.ROUTINE))
-    assert not urgent.matches(EventType.REFERRAL_ESCALATED, view(urgency=None))
+    assert urgent.matches(EventType.REFERRAL_ESCALATED, view(), details_shared=True)
+    assert not urgent.matches(EventType.REFERRAL_UPDATED, view(), details_shared=True)
+    routine = view(urgency=Urgency.ROUTINE)
+    assert not urgent.matches(EventType.REFERRAL_ESCALATED, routine, details_shared=True)
+    assert not urgent.matches(EventType.REFERRAL_ESCALATED, view(urgency=None), details_shared=True)
+
+
+def test_a_filter_on_a_gated_field_never_reveals_it() -> None:
+    """Without the details, an urgency filter selects nothing: the message goes to every
+    endpoint subscribed to the type, whatever the urgency."""
+    urgent = Subscription(
+        event_types=frozenset({EventType.REFERRAL_ESCALATED}),
+        filters={FilterField.URGENCY: frozenset({"acute"})},
+    )
+    for urgency in Urgency:
+        assert urgent.matches(
+            EventType.REFERRAL_ESCALATED, view(urgency=urgency), details_shared=False
+        )
+    assert not urgent.matches(EventType.REFERRAL_UPDATED, view(), details_shared=False)
 
 
 def test_the_payload_is_thin_and_stable() -> None:
@@ -97,7 +112,6 @@ def test_the_payload_is_thin_and_stable() -> None:
         "data": {
             "referral_id": "r",
             "partner_id": "p",
-            "urgency": "urgent",
             "status": "sent",
             "url": "https://x/r",
         },

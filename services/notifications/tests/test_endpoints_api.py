@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Callable
 
@@ -11,7 +13,16 @@ from cryptography.fernet import Fernet
 
 from alamal_notifications.receiver import Receiver, Reply
 from alamal_notifications.settings import NotificationsSettings
-from alamal_notifications.testing import Admin, Mint, client_of, headers_for, path, running
+from alamal_notifications.testing import (
+    Admin,
+    Mint,
+    Producer,
+    client_of,
+    escalation,
+    headers_for,
+    path,
+    running,
+)
 from alamal_runtime.auth import Role
 
 HOOK = {"event_types": ["referral.escalated"]}
@@ -82,6 +93,8 @@ async def test_staff_see_a_partner_directory_without_endpoints_or_secrets(
         ({"filters": {"urgency": []}}, "filters"),
         ({"filters": {"wijk": ["west"]}}, "filters.wijk.[key]"),
         ({"colour": "blue"}, "colour"),
+        ({"enabled": True}, "enabled"),
+        ({"enabled": "false"}, "enabled"),
     ],
 )
 async def test_invalid_endpoints_are_refused_naming_the_field(
@@ -100,27 +113,73 @@ async def test_invalid_endpoints_are_refused_naming_the_field(
     assert listed.json() == []
 
 
-async def test_an_endpoint_whose_test_delivery_fails_is_refused(
+async def test_a_new_endpoint_is_disabled_and_sent_nothing_until_verified(
+    admin: Admin, client: httpx.AsyncClient, receiver: Receiver, producer: Producer
+) -> None:
+    """No test goes out at creation (`enabled: false` really sends nothing), no event either;
+    a failing verify leaves it disabled (409, logged); a passing one enables it."""
+    partner = await admin.partner()
+    hook = path()
+    created = await client.post(
+        f"/partners/{partner}/endpoints",
+        json={**HOOK, "url": receiver.url(hook), "enabled": False},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    assert (endpoint["enabled"], endpoint["verified_at"]) == (False, None)
+    assert endpoint["disabled_reason"] == "unverified"
+    assert endpoint["secret"].startswith("whsec_")
+    await producer.send(escalation(partner))
+    enable = await client.patch(
+        f"/endpoints/{endpoint['id']}", json={"enabled": True}, headers=admin.headers
+    )
+    assert enable.status_code == 409
+    assert "verify" in enable.json()["detail"]
+    await asyncio.sleep(0.5)
+    assert receiver.at(hook) == []
+
+    receiver.plan(hook, Reply(500))
+    failed = await client.post(f"/endpoints/{endpoint['id']}/verify", headers=admin.headers)
+    assert failed.status_code == 409
+    assert "http_500" in failed.json()["detail"]
+    shown = await client.get(f"/endpoints/{endpoint['id']}", headers=admin.headers)
+    assert shown.json()["enabled"] is False
+    verified = await admin.verify(endpoint["id"])
+    assert verified["enabled"] is True
+    assert verified["verified_at"] is not None
+    assert verified["disabled_reason"] is None
+    tests = receiver.at(hook)
+    assert [json.loads(t.body)["type"] for t in tests] == ["webhook.test"] * 2
+    assert all(t.verifies(endpoint["secret"]) for t in tests)
+    log = await client.get(f"/endpoints/{endpoint['id']}/attempts", headers=admin.headers)
+    assert [(a["trigger"], a["status_code"]) for a in log.json()] == [
+        ("verify", 200),
+        ("verify", 500),
+    ]
+
+
+async def test_a_new_endpoint_cannot_be_created_enabled(
     admin: Admin, client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     partner = await admin.partner()
     hook = path()
-    receiver.plan(hook, Reply(500))
-    response = await client.post(
+    refused = await client.post(
         f"/partners/{partner}/endpoints",
-        json={**HOOK, "url": receiver.url(hook)},
+        json={**HOOK, "url": receiver.url(hook), "enabled": True},
         headers=admin.headers,
     )
-    assert response.status_code == 422
-    assert response.json()["fields"] == ["url"]
-    assert "http_500" in response.json()["detail"][0]["msg"]
-    assert len(receiver.at(hook)) == 1
+    assert refused.status_code == 422
+    assert refused.json()["fields"] == ["enabled"]
+    assert receiver.at(hook) == []
     unknown = await client.post(
         f"/partners/{uuid.uuid4()}/endpoints",
         json={**HOOK, "url": receiver.url(hook)},
         headers=admin.headers,
     )
     assert unknown.status_code == 404
+    missing = await client.post(f"/endpoints/{uuid.uuid4()}/verify", headers=admin.headers)
+    assert missing.status_code == 404
 
 
 async def test_prod_requires_https(
@@ -143,3 +202,21 @@ async def test_prod_requires_https(
         assert response.status_code == 422
         assert response.json()["detail"][0]["msg"] == "the URL must use https"
         assert receiver.at(hook) == []
+
+
+@pytest.mark.parametrize("overlap", [True, "60", -1, 8 * 24 * 3600, [60]])
+async def test_a_rotation_overlap_must_be_a_number_of_seconds(
+    admin: Admin, client: httpx.AsyncClient, receiver: Receiver, overlap: object
+) -> None:
+    """Strict types: a JSON boolean or string is not a number (no silent `true` -> 1.0)."""
+    partner = await admin.partner()
+    endpoint = await admin.endpoint(partner, receiver.url(path()))
+    response = await client.post(
+        f"/endpoints/{endpoint['id']}/rotate-secret",
+        json={"overlap_seconds": overlap},
+        headers=admin.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["fields"] == ["overlap_seconds"]
+    shown = await client.get(f"/endpoints/{endpoint['id']}", headers=admin.headers)
+    assert shown.json()["secrets_active"] == 1

@@ -72,7 +72,7 @@ async def test_a_message_can_be_resent_with_the_same_id(
     assert again.verifies(endpoint["secret"])
     await asyncio.sleep(0.2)
     log = (await client.get(f"/endpoints/{endpoint['id']}/attempts", headers=admin.headers)).json()
-    assert [a["trigger"] for a in log] == ["resend", "event"]
+    assert [a["trigger"] for a in log] == ["resend", "event", "verify"]
     unknown = await client.post(
         f"/endpoints/{endpoint['id']}/messages/msg_unknown/resend", headers=admin.headers
     )
@@ -169,4 +169,4 @@ async def test_secrets_are_encrypted_at_rest_and_excerpts_capped(
     await receiver.wait_for(hook, 3)
     await asyncio.sleep(0.2)
     log = (await client.get(f"/endpoints/{endpoint['id']}/attempts", headers=admin.headers)).json()
-    assert [len(a["response_excerpt"]) for a in reversed(log)] == [256, 2]
+    assert [len(a["response_excerpt"]) for a in reversed(log)] == [2, 256, 2]  # verify first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,23 @@ async def test_wrong_or_missing_credentials_get_401_without_detail(
     )
     assert revoked.status_code == 204
     assert (await client.get(url, auth=(client_id, secret))).status_code == 401
+
+
+async def test_an_admin_lists_a_partners_credentials_without_secrets(
+    admin: Admin, client: httpx.AsyncClient
+) -> None:
+    partner = await admin.partner()
+    first, first_secret = await admin.credential(partner)
+    second, _ = await admin.credential(partner)
+    await client.delete(f"/partners/{partner}/credentials/{first}", headers=admin.headers)
+    listed = await client.get(f"/partners/{partner}/credentials", headers=admin.headers)
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert [(r["client_id"], r["revoked"]) for r in rows] == [(second, False), (first, True)]
+    assert first_secret not in listed.text
+    assert "secret" not in listed.text
+    missing = await client.get(f"/partners/{uuid.uuid4()}/credentials", headers=admin.headers)
+    assert missing.status_code == 404
 
 
 async def test_a_partner_sees_only_its_own_referrals(
@@ -278,3 +296,111 @@ async def test_a_status_report_is_checked_and_published_for_cases(
     assert all(r.key == event.family_id.encode() for r in records if reports([r]))
     body = (await _read(client, event.referral_id, auth)).json()
     assert (body["status"], body["outcome_code"]) == ("closed", "support-started")
+
+
+async def test_no_answer_links_two_referrals_of_a_family_without_consent(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    """Issue 11: `case_id` let a partner link referrals of one family. Now only a per-partner
+    family reference links them, and only with the details (consent for its kind)."""
+    youth_care, welfare = (
+        await admin.partner(PartnerKind.YOUTH_CARE),
+        await admin.partner(PartnerKind.WELFARE),
+    )
+    yc, wf = await admin.credential(youth_care), await admin.credential(welfare)
+    registered = registration(granted=(ConsentPurpose.SHARE_YOUTH_CARE,))
+    await producer.send(registered, source=INTAKE)
+    events = {
+        (partner, n): escalation(partner, family_id=registered.family_id)
+        for partner in (youth_care, welfare)
+        for n in range(2)
+    }
+    for event in events.values():
+        await producer.send(event)
+    shared = [
+        await _wait_shared(client, events[youth_care, n].referral_id, yc, True) for n in range(2)
+    ]
+    hidden = [await _wait_readable(client, events[welfare, n].referral_id, wf) for n in range(2)]
+    assert shared[0]["family_reference"] == shared[1]["family_reference"]
+    assert shared[0]["family_reference"].startswith("fam_")
+    assert registered.family_id not in json.dumps(shared)
+    for body in hidden:
+        assert body["details_shared"] is False
+        assert body["family_reference"] is None
+        assert "case_id" not in body
+    # Nothing else in the two unconsented answers is shared between them except the status.
+    common = {k for k in hidden[0] if hidden[0][k] == hidden[1][k] and hidden[0][k] is not None}
+    assert common == {"status", "details_shared"}
+
+
+async def test_the_reconciliation_list_pages_what_changed_for_the_caller(
+    admin: Admin, client: httpx.AsyncClient, producer: Producer
+) -> None:
+    partner, other = await admin.partner(), await admin.partner()
+    auth, other_auth = await admin.credential(partner), await admin.credential(other)
+    start = datetime.now(UTC)
+    events = [escalation(partner) for _ in range(5)]
+    for event in events:
+        await producer.send(event)
+    await producer.send(escalation(other))
+    for event in events:
+        await _wait_readable(client, event.referral_id, auth)
+    accepted = await client.post(
+        f"/partner/v1/referrals/{events[0].referral_id}/status",
+        json={"status": "accepted"},
+        auth=auth,
+    )
+    assert accepted.status_code == 202
+
+    listed: list[dict[str, Any]] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"since": start.isoformat(), "limit": 2}
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = await client.get("/partner/v1/referrals", params=params, auth=auth)
+        assert page.status_code == 200, page.text
+        listed += page.json()["results"]
+        pages += 1
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    ids = [entry["referral_id"] for entry in listed]
+    # Each once, oldest change first: the accepted one moved to the end.
+    assert sorted(ids) == sorted(e.referral_id for e in events)
+    assert ids[-1] == events[0].referral_id
+    changed = [entry["changed_at"] for entry in listed]
+    assert changed == sorted(changed)
+    assert listed[-1]["status"] == "accepted"
+    assert listed[-1]["url"].endswith(f"/partner/v1/referrals/{events[0].referral_id}")
+    assert set(listed[0]) == {"referral_id", "status", "changed_at", "url"}
+
+    later = listed[-1]["changed_at"]
+    tail = await client.get("/partner/v1/referrals", params={"since": later}, auth=auth)
+    assert [e["referral_id"] for e in tail.json()["results"]] == [events[0].referral_id]
+    theirs = await client.get(
+        "/partner/v1/referrals", params={"since": start.isoformat()}, auth=other_auth
+    )
+    assert {e["referral_id"] for e in theirs.json()["results"]}.isdisjoint(ids)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"cursor": "not-ours"}, "cursor"),
+        ({"since": "2026-03-01T00:00:00"}, "since"),
+        ({"since": "yesterday"}, "since"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+    ],
+)
+async def test_bad_reconciliation_queries_are_422(
+    admin: Admin, client: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    auth = await admin.credential(await admin.partner())
+    response = await client.get("/partner/v1/referrals", params=params, auth=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["fields"] == [field]
+    assert (await client.get("/partner/v1/referrals")).status_code == 401

@@ -23,8 +23,10 @@ from alamal_gateway.settings import GatewaySettings
 from alamal_gateway.web import (
     admin,
     casework,
+    coordination,
     errors,
     families,
+    family_edit,
     login,
     ops,
     partners,
@@ -103,6 +105,8 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
         title="Al Amal gateway",
         routers=[
             login.router,
+            family_edit.router,
+            coordination.router,
             families.router,
             casework.router,
             admin.router,

@@ -51,9 +51,13 @@ class ConflictError(ServiceError):
 class InvalidError(ServiceError):
     """422: the fields named (dotted paths below the body, e.g. `members.0.birth_year`)."""
 
-    def __init__(self, service: str, fields: list[str]) -> None:
+    def __init__(
+        self, service: str, fields: list[str], messages: dict[str, str] | None = None
+    ) -> None:
         super().__init__(service, 422)
         self.fields = fields
+        self.messages = messages or {}
+        """Field path -> the service's message (codes and fixed phrases; never shown as-is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +159,7 @@ def _reply(service: str, response: httpx.Response) -> Reply:
     if status in (409, 412, 428):
         raise ConflictError(service, status, _detail(response))
     if status == 422:
-        raise InvalidError(service, _fields(response))
+        raise InvalidError(service, _fields(response), _messages(response))
     log.warning("service_error", service=service, status=status)
     raise ServiceUnavailableError(service, status)
 
@@ -177,6 +181,20 @@ def _fields(response: httpx.Response) -> list[str]:
     if isinstance(fields, list):
         return [str(f) for f in fields]
     return ["body"]
+
+
+def _messages(response: httpx.Response) -> dict[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    detail = body.get("detail") if isinstance(body, dict) else None
+    found: dict[str, str] = {}
+    for item in detail if isinstance(detail, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("loc"), list):
+            path = ".".join(str(p) for p in item["loc"][1:]) or "body"
+            found.setdefault(path, str(item.get("msg", ""))[:200])
+    return found
 
 
 def results(data: Any) -> list[Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
@@ -15,6 +15,9 @@ from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+from markupsafe import Markup
+
+from alamal_gateway.plurals import counted
 
 LANGUAGES: Final = ("nl", "en", "ar")
 DEFAULT_LANGUAGE: Final = "nl"
@@ -63,7 +66,12 @@ class Translator:
     def gettext(self, message: str, **values: object) -> str:
         """The translated message, with `%(name)s` placeholders filled in."""
         text = self.translations.gettext(message)
-        return text % values if values else text
+        if not values:
+            return text
+        if any(isinstance(v, Markup) for v in values.values()):
+            # A value that is already HTML (a name in <bdi>): escape the rest, keep that.
+            return Markup.escape(text) % values
+        return text % values
 
     def date(self, value: date | datetime | str | None) -> str:
         """A date in the language's medium format (e.g. `24 nov 2026`)."""
@@ -86,6 +94,31 @@ class Translator:
     def number(self, value: float | int) -> str:
         """A number with the language's separators."""
         return format_decimal(value, locale=self.language)
+
+    def month(self, value: str) -> str:
+        """A report's month label (`2026-03`) as the language writes it (`mrt 2026`)."""
+        try:
+            first = date.fromisoformat(f"{value}-01")
+        except ValueError:
+            return value
+        return format_date(first, format="LLL y", locale=self.language)
+
+    @property
+    def list_sep(self) -> str:
+        """Between the items of a list: the Arabic comma in Arabic."""
+        return "، " if self.language == "ar" else ", "
+
+    def join(self, items: Iterable[object]) -> str:
+        """Items joined with the language's list separator."""
+        return self.list_sep.join(str(i) for i in items)
+
+    def count(self, phrase: str, n: int) -> str:
+        """A counted phrase in the language's plural form (Arabic dual included)."""
+        return counted(phrase, n, self.language, self.number(n))
+
+    def days_late(self, n: int) -> str:
+        """ "3 days overdue" in the language's plural form."""
+        return self.count("days-late", n)
 
 
 def _parse(value: date | datetime | str) -> date | datetime:

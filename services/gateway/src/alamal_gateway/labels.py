@@ -214,6 +214,11 @@ NOTICES.update(
         "endpoint-created": N_("The endpoint is added. Copy its secret now: it is shown once."),
         "endpoint-changed": N_("The endpoint is changed."),
         "endpoint-disabled": N_("The endpoint is disabled; enable it first."),
+        "endpoint-verified": N_("The endpoint accepted the signed test and is active."),
+        "verification-failed": N_(
+            "The endpoint did not accept the signed test, so it stays disabled. Check that the "
+            "partner's receiver uses the secret it was given, then try again."
+        ),
         "resent": N_("The message is sent again."),
     }
 )
@@ -241,3 +246,103 @@ NOTICES.update(
         "choose-outcome": N_("Choose at least one outcome to close the case."),
     }
 )
+NOTICES.update(
+    {
+        "family-saved": N_("The family's details are saved."),
+        "consent-recorded": N_("The new answer is recorded; the earlier one stays in the history."),
+        "reassigned": N_("The family has a new trusted person."),
+        "father-needs-tussen-in": N_(
+            "A trusted person for the father needs a father in the project Tussen In."
+        ),
+        "changed-meanwhile": N_("Someone else changed this meanwhile. Reload and try again."),
+        "credential-revoked": N_("The credential is revoked: it no longer works."),
+        "credential-created": N_("The credential is made. Copy its secret now: it is shown once."),
+    }
+)
+TIMELINE: Final = {
+    "case-opened": N_("Support started"),
+    "case-closed": N_("Case closed"),
+    "visit": N_("Contact"),
+    "strengths": N_("Strengths written down"),
+    "goal-set": N_("Goal set"),
+    "goal-progress": N_("Progress on a goal"),
+    "referral-proposed": N_("Referral proposed"),
+    "referral-approved": N_("Referral approved"),
+    "meldcode-override": N_("Meldcode override recorded"),
+    "referral-sent": N_("Referral sent"),
+    "referral-answered": N_("The partner answered"),
+    "consent": N_("Consent recorded"),
+}
+ALL["timeline"] = TIMELINE
+
+SERVICE: Final = {
+    "intake": N_("Registration of families"),
+    "cases": N_("Casework"),
+    "notifications": N_("Messages to partners"),
+    "reporting": N_("Reports"),
+}
+EVENT_TYPE: Final = {
+    "referral.escalated": N_("A referral is sent to the partner"),
+    "referral.updated": N_("A referral changed"),
+    "webhook.test": N_("Test message"),
+}
+DELIVERY_STATE: Final = {
+    "pending": N_("Waiting to be delivered"),
+    "delivered": N_("Delivered"),
+    "failed": N_("Failed"),
+}
+LOGIN_OUTCOME: Final = {
+    "success": N_("Logged in"),
+    "bad-credentials": N_("Wrong username or password"),
+    "locked": N_("Refused: account locked for a while"),
+    "rate-limited": N_("Refused: too many attempts from one address"),
+    "disabled": N_("Refused: account disabled"),
+    "logout": N_("Logged out"),
+}
+DEAD_LETTER_REASON: Final = {
+    "invalid_event": N_("The message does not follow the agreed format"),
+    "handler_failed": N_("Handling the message failed"),
+    "other": N_("Another problem"),
+}
+DELIVERY_ERROR: Final = {
+    "timeout": N_("The partner's server did not answer in time."),
+    "connect_error": N_("No connection could be made to the partner's server."),
+    "connection_error": N_("The connection to the partner's server broke off."),
+    "http_error": N_("The partner's server gave an answer that could not be read."),
+    "redirect": N_("The partner's server answered with a redirect; use the final address."),
+    "http_4xx": N_("The partner's server refused the message (answer %(status)s)."),
+    "http_5xx": N_("The partner's server had an error (answer %(status)s)."),
+}
+URL_PROBLEM: Final = {
+    "URL too long": N_("The address is too long."),
+    "not a valid URL": N_("This is not a valid web address."),
+    "the URL must use https": N_("The address must start with https://."),
+    "http(s) only": N_("The address must start with https:// or http://."),
+    "the URL needs a host": N_("The address needs a server name."),
+    "the URL may not carry credentials": N_("The address may not contain a username or password."),
+    "the URL may not have a fragment": N_("The address may not contain a # part."),
+    "the host does not resolve": N_("The server name of this address cannot be found."),
+    "the host resolves to a private or reserved address": N_(
+        "This address points into a private network; only public addresses are allowed."
+    ),
+}
+ALL["service"] = SERVICE
+ALL["event_type"] = EVENT_TYPE
+ALL["delivery_state"] = DELIVERY_STATE
+ALL["login_outcome"] = LOGIN_OUTCOME
+ALL["dead_letter_reason"] = DEAD_LETTER_REASON
+
+
+def delivery_problem(message: str) -> tuple[str, dict[str, str]]:
+    """The label (msgid) and values for a service's words about a failed endpoint check."""
+    text = message.removeprefix("Value error, ")
+    if text in URL_PROBLEM:
+        return URL_PROBLEM[text], {}
+    cause = text.removeprefix("the signed test delivery failed: ")
+    if cause.startswith("http_") and cause[5:].isdigit():
+        status = cause[5:]
+        key = "http_4xx" if status.startswith("4") else "http_5xx"
+        return DELIVERY_ERROR[key], {"status": status}
+    if cause in DELIVERY_ERROR:
+        return DELIVERY_ERROR[cause], {}
+    return N_("Enter a public https address."), {}

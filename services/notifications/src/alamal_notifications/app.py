@@ -23,6 +23,7 @@ from alamal_contracts.topics import (
     REFERRAL_UPDATED,
 )
 from alamal_notifications import (
+    credentials_api,
     deliveries_api,
     endpoints_api,
     messages,
@@ -95,6 +96,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
     runtime.on_start(partner_facts.announce_at_start)
+    runtime.on_start(store.stamp_unlisted_referrals)
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
     runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
@@ -110,6 +112,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     app = runtime.create_app(
         title="Al Amal notifications",
         routers=[
+            credentials_api.router,
             partners_api.router,
             endpoints_api.router,
             deliveries_api.router,

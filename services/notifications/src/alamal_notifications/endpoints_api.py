@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 
 from alamal_notifications import messages
 from alamal_notifications import store as repo
-from alamal_notifications.deps import AdminDep, ServicesDep
+from alamal_notifications.deps import AdminDep, Services, ServicesDep
 from alamal_notifications.domain.delivery import (
     TEST_EVENT_TYPE,
     EventType,
@@ -35,6 +35,8 @@ from alamal_runtime.http import HTTPProblem, field_error
 router = APIRouter(tags=["endpoints"])
 log = structlog.get_logger(__name__)
 ENDPOINT_NOT_FOUND = "endpoint not found"
+UNVERIFIED = "unverified"
+"""The disabled reason of an endpoint no signed test has reached yet."""
 
 
 def _subscription(
@@ -49,7 +51,8 @@ def _subscription(
 async def create_endpoint(
     partner_id: uuid.UUID, body: EndpointIn, _: AdminDep, services: ServicesDep, response: Response
 ) -> EndpointCreated:
-    """Register an endpoint after a signed test delivery answered 2xx; the secret is shown once."""
+    """Register an endpoint, disabled: nothing is sent to it (no test either) until its verify
+    action. The signing secret is in this answer only: hand it to the partner first."""
     settings = services.settings
     if await services.store.get(repo.PARTNERS, str(partner_id)) is None:
         raise HTTPProblem(404, "partner not found")
@@ -59,31 +62,18 @@ async def create_endpoint(
         )
     except UnsafeURLError as exc:
         raise field_error("url", str(exc)) from None
-    endpoint_id = str(uuid.uuid4())
     secret = new_webhook_secret()
     now = datetime.now(UTC)
-    test_body = encode(
-        {
-            "type": TEST_EVENT_TYPE,
-            "timestamp": now.isoformat().replace("+00:00", "Z"),
-            "data": {"endpoint_id": endpoint_id, "partner_id": str(partner_id)},
-        }
-    )
-    outcome = await services.sender.send(
-        body.url, msg_id=messages.new_message_id(), body=test_body, secrets=[secret]
-    )
-    if not outcome.ok:
-        reason = outcome.error or f"http_{outcome.status_code}"
-        raise field_error("url", f"the signed test delivery failed: {reason}")
     endpoint = repo.Endpoint(
-        id=endpoint_id,
+        id=str(uuid.uuid4()),
         partner_id=str(partner_id),
         url=body.url,
         subscription=_subscription(body.event_types, body.filters),
         description=body.description,
-        enabled=body.enabled,
+        enabled=False,
         secrets=(repo.SigningSecret(sealed=services.box.seal(secret), created_at=now.timestamp()),),
         created_at=now,
+        disabled_reason=UNVERIFIED,
     )
     async with services.store.transaction() as uow:
         partner = await repo.get_partner(uow, str(partner_id))
@@ -97,6 +87,74 @@ async def create_endpoint(
     response.headers["Location"] = f"/endpoints/{endpoint.id}"
     view = EndpointOut.of(endpoint, now=time.time())
     return EndpointCreated(**view.model_dump(), secret=secret)
+
+
+@router.post("/endpoints/{endpoint_id}/verify", response_model=EndpointOut)
+async def verify_endpoint(
+    endpoint_id: uuid.UUID, _: AdminDep, services: ServicesDep
+) -> EndpointOut:
+    """Send the signed `webhook.test` now (with every active secret); a 2xx marks the endpoint
+    verified and enables it. Anything else is a 409 with the reason, and it stays disabled.
+    The attempt is in the endpoint's delivery log either way."""
+    endpoint = await _endpoint(services, endpoint_id)
+    message_id = messages.new_message_id()
+    now = datetime.now(UTC)
+    body = encode(
+        {
+            "type": TEST_EVENT_TYPE,
+            "timestamp": now.isoformat().replace("+00:00", "Z"),
+            "data": {"endpoint_id": endpoint.id, "partner_id": endpoint.partner_id},
+        }
+    )
+    secrets = [services.box.open(s.sealed) for s in endpoint.active_secrets(now.timestamp())]
+    outcome = await services.sender.send(
+        endpoint.url, msg_id=message_id, body=body, secrets=secrets
+    )
+    async with services.store.transaction() as uow:
+        current = await repo.get_endpoint(uow, endpoint.id)
+        if current is None:
+            raise HTTPProblem(404, ENDPOINT_NOT_FOUND)
+        await messages.add_attempt(
+            uow,
+            messages.Attempt(
+                id=str(uuid.uuid4()),
+                endpoint_id=current.id,
+                message_id=message_id,
+                at=now.timestamp(),
+                status_code=outcome.status_code,
+                latency_ms=outcome.latency_ms,
+                error=outcome.error,
+                response_excerpt=outcome.excerpt,
+                trigger="verify",
+            ),
+        )
+        if outcome.ok:
+            current = replace(
+                current,
+                enabled=True,
+                verified_at=now,
+                disabled_reason=None,
+                failing_since=None,
+            )
+            await repo.put_endpoint(uow, current)
+    if not outcome.ok:
+        reason = outcome.error or f"http_{outcome.status_code}"
+        log.info("endpoint_verification_failed", endpoint_id=endpoint.id, reason=reason)
+        raise HTTPProblem(
+            409,
+            f"the signed test delivery failed ({reason}); the endpoint stays disabled: check "
+            "that the receiver verifies with the secret it was given, then verify again",
+        )
+    log.info("endpoint_verified", endpoint_id=endpoint.id)
+    services.dispatcher.wake()
+    return EndpointOut.of(current, now=time.time())
+
+
+async def _endpoint(services: Services, endpoint_id: uuid.UUID) -> repo.Endpoint:
+    record = await services.store.get(repo.ENDPOINTS, str(endpoint_id))
+    if record is None:
+        raise HTTPProblem(404, ENDPOINT_NOT_FOUND)
+    return repo.endpoint_from(record)
 
 
 @router.get("/partners/{partner_id}/endpoints", response_model=list[EndpointOut])
@@ -142,6 +200,8 @@ async def update_endpoint(
             description=endpoint.description if body.description is None else body.description,
         )
         if body.enabled is True and not endpoint.enabled:
+            if endpoint.verified_at is None:
+                raise HTTPProblem(409, "verify the endpoint first: POST /endpoints/{id}/verify")
             changed = replace(changed, enabled=True, disabled_reason=None, failing_since=None)
         elif body.enabled is False:
             changed = replace(changed, enabled=False, disabled_reason="admin")

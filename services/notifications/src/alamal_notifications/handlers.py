@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from opentelemetry import propagate
 
-from alamal_contracts.codes import ConsentPurpose
+from alamal_contracts.codes import SHARE_PURPOSE, ConsentPurpose
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import (
     ConsentChanged,
@@ -32,6 +32,7 @@ from alamal_notifications.domain.referrals import (
     merge_status,
     newer_consent,
 )
+from alamal_notifications.gate import details_shared
 from alamal_notifications.messages import Message, State
 from alamal_runtime.store import UnitOfWork
 
@@ -68,7 +69,7 @@ class Handlers:
             escalated_at=escalated.escalated_at,
         )
         view = merge_escalation(await repo.get_referral(uow, escalated.referral_id), incoming)
-        await repo.put_referral(uow, view)
+        view = await repo.put_referral(uow, view, now=datetime.now(UTC))
         await self._queue(uow, EventType.REFERRAL_ESCALATED, view)
 
     async def on_referral_updated(self, event: CloudEvent[Any], uow: UnitOfWork) -> None:
@@ -86,7 +87,7 @@ class Handlers:
             outcome_code=updated.outcome_code,
             at=updated.updated_at,
         )
-        await repo.put_referral(uow, view)
+        view = await repo.put_referral(uow, view, now=datetime.now(UTC))
         await self._queue(uow, EventType.REFERRAL_UPDATED, view)
 
     async def _queue(self, uow: UnitOfWork, event_type: EventType, view: ReferralView) -> None:
@@ -98,6 +99,7 @@ class Handlers:
             # A deactivated partner is sent nothing more (cases refuses new sends to it too).
             log.warning("referral_for_inactive_partner", referral_id=view.referral_id)
             return
+        shared = await details_shared(uow, view)
         now = time.time()
         body = encode(
             payload(
@@ -115,7 +117,7 @@ class Handlers:
             # Only the addressed partner's own endpoints are ever looked at.
             if endpoint is None or endpoint.partner_id != partner.id or not endpoint.enabled:
                 continue
-            if not endpoint.subscription.matches(event_type, view):
+            if not endpoint.subscription.matches(event_type, view, details_shared=shared):
                 continue
             await messages.add_message(
                 uow,
@@ -159,9 +161,15 @@ class Handlers:
         log.info("registration_consents_projected", family_id=registered.family_id)
 
 
+SHARING: frozenset[ConsentPurpose] = frozenset(SHARE_PURPOSE.values())
+"""The only purposes this service's gate reads: sharing with a kind of partner."""
+
+
 async def _merge_consent(
     uow: UnitOfWork, family_id: str, purpose: ConsentPurpose, incoming: ConsentState
 ) -> None:
+    if purpose not in SHARING:
+        return  # care, reporting, ...: not this service's business
     existing = await repo.get_consent(uow, family_id, purpose)
     if newer_consent(existing, incoming):
         await repo.put_consent(uow, family_id, purpose, incoming)

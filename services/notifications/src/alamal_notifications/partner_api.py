@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alamal_contracts.codes import Code, LegalBasis, ReferralStatus, Urgency
 from alamal_contracts.events import PartnerStatusReported
@@ -28,15 +28,25 @@ from alamal_notifications.domain.referrals import (
     merge_status,
 )
 from alamal_notifications.gate import details_shared
+from alamal_notifications.handlers import details_url
 from alamal_notifications.operational import SOURCE
 from alamal_runtime.events import emit
 from alamal_runtime.http import HTTPProblem
+from alamal_runtime.paging import (
+    MAX_CURSOR_CHARS,
+    BadCursorError,
+    cursor_error,
+    decode_cursor,
+    encode_cursor,
+)
 
 router = APIRouter(prefix="/partner/v1", tags=["partner"])
 log = structlog.get_logger(__name__)
 _basic = HTTPBasic(auto_error=False, realm="partner")
 NOT_FOUND = "referral not found"
 ERASED = "the referral was erased at the family's request; erase what you hold about it"
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
 
 
 async def _partner_id(
@@ -63,16 +73,30 @@ PartnerDep = Annotated[str, Depends(_partner_id)]
 class PartnerReferralOut(BaseModel):
     """A referral as its partner sees it; the gated fields are null unless `details_shared`."""
 
-    referral_id: str
-    case_id: str | None
-    status: str
-    outcome_code: str | None
-    updated_at: datetime | None
-    details_shared: bool
-    urgency: Urgency | None = None
-    reason_codes: list[str] | None = None
-    legal_basis: LegalBasis | None = None
-    escalated_at: datetime | None = None
+    referral_id: str = Field(description="Id of the referral.")
+    status: str = Field(description="sent, accepted, declined or closed.")
+    outcome_code: str | None = Field(description="Outcome code reported with the status.")
+    updated_at: datetime | None = Field(description="When the status last changed (UTC).")
+    details_shared: bool = Field(
+        description=(
+            "True while the family's consent for sharing with your registered kind is given, "
+            "or (Veilig Thuis only) under a Meldcode override; the fields below are null "
+            "otherwise."
+        )
+    )
+    urgency: Urgency | None = Field(default=None, description="routine, urgent or acute.")
+    reason_codes: list[str] | None = Field(default=None, description="Why the family is referred.")
+    legal_basis: LegalBasis | None = Field(
+        default=None, description="consent or meldcode-override."
+    )
+    escalated_at: datetime | None = Field(default=None, description="When it was sent (UTC).")
+    family_reference: str | None = Field(
+        default=None,
+        description=(
+            "The same for every referral of one family to your organisation (and different "
+            "for every other organisation); shown only with the details."
+        ),
+    )
 
 
 class StatusIn(BaseModel):
@@ -112,7 +136,6 @@ async def read_referral(
     log.info("partner_read_referral", referral_id=view.referral_id, details_shared=shared)
     out = PartnerReferralOut(
         referral_id=view.referral_id,
-        case_id=view.case_id,
         status=view.status,
         outcome_code=view.outcome_code,
         updated_at=view.updated_at,
@@ -123,7 +146,72 @@ async def read_referral(
         out.reason_codes = list(view.reason_codes)
         out.legal_basis = view.legal_basis
         out.escalated_at = view.escalated_at
+        out.family_reference = services.box.family_reference(partner_id, view.family_id)
     return out
+
+
+class ListedReferral(BaseModel):
+    """One referral in the reconciliation list: ids, status and when it last changed."""
+
+    referral_id: str = Field(description="Id of the referral.")
+    status: str = Field(description="sent, accepted, declined or closed.")
+    changed_at: datetime = Field(
+        description="When the referral last changed for you (the list's order, UTC)."
+    )
+    url: str = Field(description="Where to read it (details still gated).")
+
+
+class ReferralList(BaseModel):
+    """One page of the reconciliation list; pass `next_cursor` as `cursor` for the next one."""
+
+    results: list[ListedReferral]
+    next_cursor: str | None = Field(description="null on the last page.")
+
+
+@router.get("/referrals", response_model=ReferralList)
+async def list_referrals(
+    partner_id: PartnerDep,
+    services: ServicesDep,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only referrals that changed at or after this instant (with offset)."),
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+) -> ReferralList:
+    """The referrals addressed to the caller, oldest change first, so a partner that missed
+    webhooks catches up: list `since` its last sync, follow `next_cursor` until null, then read
+    each with `GET /partner/v1/referrals/{id}`. A page may hold fewer than `limit` entries."""
+    bound = "" if since is None else repo.since_key(since)
+    if cursor is not None:
+        try:
+            (position,) = decode_cursor(cursor, parts=1)
+        except BadCursorError:
+            raise cursor_error() from None
+        bound = max(bound, position)
+    views = await repo.referrals_changed_after(
+        services.store, partner_id, after=bound, limit=limit + 1
+    )
+    page, more = views[:limit], len(views) > limit
+    base = services.settings.public_base_url
+    results = [
+        ListedReferral(
+            referral_id=v.referral_id,
+            status=v.status,
+            changed_at=v.changed_at,
+            url=details_url(base, v.referral_id),
+        )
+        for v in page
+        if v.escalated and v.changed_at is not None
+    ]
+    last = page[-1] if page else None
+    next_cursor = (
+        encode_cursor([repo.feed_key(last.changed_at, last.referral_id)])
+        if more and last is not None and last.changed_at is not None
+        else None
+    )
+    log.info("partner_listed_referrals", count=len(results), more=more)
+    return ReferralList(results=results, next_cursor=next_cursor)
 
 
 @router.post("/referrals/{referral_id}/status", status_code=202, response_model=StatusAccepted)
@@ -151,6 +239,7 @@ async def report_status(
                 outcome_code=body.outcome_code,
                 at=now,
             ),
+            now=now,
         )
         emit(
             uow,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StringConstraints,
     field_validator,
 )
@@ -107,13 +108,20 @@ def _check_event_types(value: list[EventType]) -> list[EventType]:
 
 
 class EndpointIn(_In):
-    """A webhook endpoint to register (checked with a signed test delivery)."""
+    """A webhook endpoint to register. It starts disabled and is sent nothing, not even a test,
+    until `POST /endpoints/{id}/verify` (after the partner installed the secret) enables it."""
 
     url: str = Field(max_length=MAX_URL_LENGTH)
     event_types: list[EventType] = Field(min_length=1, max_length=len(EventType))
     filters: dict[FilterField, list[str]] = Field(default_factory=dict)
     description: Description = ""
-    enabled: bool = True
+    enabled: Literal[False] = Field(
+        default=False,
+        description=(
+            "Always false: a new endpoint is enabled by its verify action, once the partner "
+            "can check the signature."
+        ),
+    )
 
     _filters = field_validator("filters")(_check_filters)
     _types = field_validator("event_types")(_check_event_types)
@@ -125,7 +133,7 @@ class EndpointPatch(_In):
     event_types: list[EventType] | None = Field(default=None, min_length=1)
     filters: dict[FilterField, list[str]] | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     @field_validator("filters")
     @classmethod
@@ -154,6 +162,7 @@ class EndpointOut(BaseModel):
     failing_since: datetime | None
     secrets_active: int
     created_at: datetime
+    verified_at: datetime | None
 
     @classmethod
     def of(cls, endpoint: Endpoint, *, now: float) -> EndpointOut:
@@ -170,11 +179,13 @@ class EndpointOut(BaseModel):
             failing_since=_at(endpoint.failing_since),
             secrets_active=len(endpoint.active_secrets(now)),
             created_at=endpoint.created_at,
+            verified_at=endpoint.verified_at,
         )
 
 
 class EndpointCreated(EndpointOut):
-    """A new endpoint with its signing secret, shown here once."""
+    """A new, disabled endpoint with its signing secret, shown here once: give it to the
+    partner, then verify the endpoint."""
 
     secret: str
 
@@ -182,7 +193,7 @@ class EndpointCreated(EndpointOut):
 class RotateIn(_In):
     """How long the old secret keeps signing (default from settings)."""
 
-    overlap_seconds: float | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    overlap_seconds: StrictFloat | None = Field(default=None, ge=0, le=7 * 24 * 3600)
 
 
 class RotateOut(BaseModel):

@@ -10,12 +10,15 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from alamal_notifications.settings import NotificationsSettings
 
 WEBHOOK_SECRET_BYTES = 32
 KEY_FILE_NAME = "secrets.key"
 CLIENT_ID_PREFIX = "pc_"
+REFERENCE_KEY_INFO = b"alamal notifications: per-partner family reference v1"
 
 
 class SecretsKeyError(Exception):
@@ -23,10 +26,24 @@ class SecretsKeyError(Exception):
 
 
 class SecretBox:
-    """Encrypts endpoint secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256, authenticated)."""
+    """Encrypts endpoint secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256, authenticated), and
+    derives the per-partner family references from the same key (HKDF: a separate subkey)."""
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._reference_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=REFERENCE_KEY_INFO
+        ).derive(base64.urlsafe_b64decode(key))
+
+    def family_reference(self, partner_id: str, family_id: str) -> str:
+        """A pseudonym of the family for one partner: the same for every referral of that family
+        to that partner, different for every other partner, and not reversible to the family id.
+        Shown only with the details (consent or Meldcode), so a partner without them cannot
+        link two referrals of one family."""
+        mac = hmac.new(
+            self._reference_key, f"{partner_id}\n{family_id}".encode(), hashlib.sha256
+        ).digest()
+        return "fam_" + base64.b32encode(mac[:15]).decode("ascii").lower()
 
     def seal(self, plain: str) -> str:
         """Encrypt a secret for storage."""

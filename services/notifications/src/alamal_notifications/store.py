@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from alamal_contracts.codes import ConsentPurpose, LegalBasis, PartnerKind, Urgency
@@ -30,6 +30,7 @@ async def prepare(store: Store) -> None:
     """Indexes the service's queries use."""
     await store.ensure_index(ENDPOINTS, ["partner_id"])
     await store.ensure_index(ENDPOINTS, ["enabled"])
+    await store.ensure_index(REFERRALS, ["partner_id", "feed_key"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ class Endpoint:
     created_at: datetime
     failing_since: float | None = None
     disabled_reason: str | None = None
+    verified_at: datetime | None = None
+    """When a signed test last reached it (2xx); None: never verified, so never enabled."""
 
     def active_secrets(self, now: float) -> tuple[SigningSecret, ...]:
         """The secrets to sign with now: the current one and any not yet expired."""
@@ -142,6 +145,8 @@ def endpoint_from(record: Record) -> Endpoint:
         created_at=datetime.fromisoformat(d["created_at"]),
         failing_since=d.get("failing_since"),
         disabled_reason=d.get("disabled_reason"),
+        # Endpoints stored before verification existed passed a signed test when created.
+        verified_at=_dt(d.get("verified_at", d["created_at"])),
     )
 
 
@@ -161,6 +166,7 @@ def endpoint_doc(endpoint: Endpoint) -> Doc:
         "created_at": endpoint.created_at.isoformat(),
         "failing_since": endpoint.failing_since,
         "disabled_reason": endpoint.disabled_reason,
+        "verified_at": _iso(endpoint.verified_at),
     }
 
 
@@ -180,7 +186,19 @@ def referral_from(record: Record) -> ReferralView:
         escalated_at=_dt(d.get("escalated_at")),
         outcome_code=d.get("outcome_code"),
         updated_at=_dt(d.get("updated_at")),
+        changed_at=_dt(d.get("changed_at")),
     )
+
+
+def feed_key(changed_at: datetime, referral_id: str) -> str:
+    """The reconciliation list's sort key: the change time (fixed-width UTC text) and the id,
+    so keys are unique and sort as text in time order on both backends."""
+    return f"{changed_at.astimezone(UTC).isoformat(timespec='microseconds')}|{referral_id}"
+
+
+def since_key(since: datetime) -> str:
+    """The bound of `?since=`: every key changed at or after `since` sorts after it."""
+    return since.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def referral_doc(view: ReferralView) -> Doc:
@@ -197,6 +215,10 @@ def referral_doc(view: ReferralView) -> Doc:
         "escalated_at": _iso(view.escalated_at),
         "outcome_code": view.outcome_code,
         "updated_at": _iso(view.updated_at),
+        "changed_at": _iso(view.changed_at),
+        "feed_key": None
+        if view.changed_at is None
+        else feed_key(view.changed_at, view.referral_id),
     }
 
 
@@ -215,9 +237,36 @@ async def get_referral(uow: Reader, referral_id: str) -> ReferralView | None:
     return None if record is None else referral_from(record)
 
 
-async def put_referral(uow: UnitOfWork, view: ReferralView) -> None:
-    """Store a referral view."""
-    await save(uow, REFERRALS, view.referral_id, referral_doc(view))
+async def put_referral(uow: UnitOfWork, view: ReferralView, *, now: datetime) -> ReferralView:
+    """Store a referral view as changed `now` (it moves to the end of the partner's list)."""
+    stamped = replace(view, changed_at=now)
+    await save(uow, REFERRALS, view.referral_id, referral_doc(stamped))
+    return stamped
+
+
+async def referrals_changed_after(
+    store: Store, partner_id: str, *, after: str, limit: int
+) -> list[ReferralView]:
+    """A partner's referral views whose feed key sorts after `after`, oldest change first."""
+    records = await store.find(
+        REFERRALS,
+        {"partner_id": partner_id},
+        order_by="feed_key",
+        limit=limit,
+        after=("feed_key", after),
+    )
+    return [referral_from(r) for r in records]
+
+
+async def stamp_unlisted_referrals(store: Store) -> None:
+    """Start-up: give views stored before the reconciliation list existed their feed key (their
+    last known change time), so partners can list them too."""
+    while records := await store.find(REFERRALS, {"feed_key": None}, limit=500):
+        for record in records:
+            view = referral_from(record)
+            at = view.updated_at or view.escalated_at or datetime.now(UTC)
+            async with store.transaction() as uow:
+                await put_referral(uow, view, now=at)
 
 
 def consent_id(family_id: str, purpose: ConsentPurpose) -> str:

@@ -161,8 +161,10 @@ class Admin:
         *,
         event_types: tuple[str, ...] = ("referral.escalated", "referral.updated"),
         filters: dict[str, list[str]] | None = None,
+        verify: bool = True,
     ) -> dict[str, Any]:
-        """Register an endpoint (its test delivery must succeed); the answer with its secret."""
+        """Register an endpoint and (unless `verify=False`) verify it with the signed test, which
+        must succeed; the creation's answer, with its secret."""
         response = await self.client.post(
             f"/partners/{partner_id}/endpoints",
             json={"url": url, "event_types": list(event_types), "filters": filters or {}},
@@ -170,7 +172,16 @@ class Admin:
         )
         _expect(response, 201)
         created: dict[str, Any] = response.json()
+        if verify:
+            await self.verify(created["id"])
         return created
+
+    async def verify(self, endpoint_id: str, *, status: int = 200) -> dict[str, Any]:
+        """POST the endpoint's verify action, expecting `status`; the answer."""
+        response = await self.client.post(f"/endpoints/{endpoint_id}/verify", headers=self.headers)
+        _expect(response, status)
+        answer: dict[str, Any] = response.json()
+        return answer
 
     async def change(self, partner_id: str, **change: object) -> dict[str, Any]:
         """PATCH a partner (`kind=`, `active=`, `name=`); the answer."""

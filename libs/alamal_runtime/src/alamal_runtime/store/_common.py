@@ -57,6 +57,16 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def check_after(after: tuple[str, str] | None) -> tuple[str, str] | None:
+    """A valid `after=(field, value)` bound: a checked field name and a string value."""
+    if after is None:
+        return None
+    field, value = after
+    if not isinstance(value, str):
+        raise TypeError("`after` compares strings only")
+    return check_field(field), str.__str__(value)
+
+
 def normalize_filter(where: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
     """Validate filter fields and turn enum-like values into plain str, int, float or bool."""
     return {check_field(field): _plain(value) for field, value in (where or {}).items()}

@@ -248,9 +248,18 @@ def find(
     order_by: str | None,
     descending: bool,
     limit: int,
+    *,
+    after: tuple[str, str] | None = None,
 ) -> list[Record]:
-    """Documents whose top-level fields equal `where`, ordered, at most `limit`."""
+    """Documents whose top-level fields equal `where` (and whose string field is greater than
+    `after`'s value), ordered, at most `limit`."""
     clauses, params = _matching(collection, where)
+    if after is not None:
+        bound_field, bound = after
+        # BINARY collation: code-point order of UTF-8, as MongoDB compares strings.
+        clauses.append(f"json_type(body, '$.{bound_field}') = 'text'")
+        clauses.append(f"{_path(bound_field)} > ?")
+        params.append(bound)
     direction = "DESC" if descending else "ASC"
     order = f"id {direction}"
     if order_by is not None and order_by != ID_FIELD:

@@ -156,8 +156,13 @@ class Store(ABC):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
-        """Documents whose top-level fields equal `where`, ordered by a top-level field or id."""
+        """Documents whose top-level fields equal `where`, ordered by a top-level field or id.
+
+        `after=(field, value)` keeps only documents whose top-level string `field` is greater
+        than `value` (code-point order on both backends): keyset paging on a unique key.
+        """
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -27,6 +27,7 @@ from pymongo.write_concern import WriteConcern
 
 from alamal_runtime.store._common import (
     ID_FIELD,
+    check_after,
     check_collection,
     check_field,
     check_fields,
@@ -173,14 +174,20 @@ class MongoStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
-        """Committed documents whose top-level fields equal `where`."""
+        """Committed documents whose top-level fields equal `where` (and past `after`)."""
         db = self._require_db()
         direction = DESCENDING if descending else ASCENDING
         sort = [("_id", direction)]
         if order_by is not None and check_field(order_by) != ID_FIELD:
             sort.insert(0, (order_by, direction))
-        cursor = db[check_collection(collection)].find(normalize_filter(where))
+        query: dict[str, Any] = dict(normalize_filter(where))
+        past = check_after(after)
+        if past is not None:
+            field, value = past
+            query[field] = {**({"$eq": query[field]} if field in query else {}), "$gt": value}
+        cursor = db[check_collection(collection)].find(query)
         with mapped_errors():
             docs = await cursor.sort(sort).limit(check_limit(limit)).to_list()
         return [record(doc) for doc in docs]

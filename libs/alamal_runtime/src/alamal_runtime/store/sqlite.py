@@ -22,6 +22,7 @@ import structlog
 from alamal_runtime.store import _sqlite_ops as ops
 from alamal_runtime.store._common import (
     EmittingUnitOfWork,
+    check_after,
     check_collection,
     check_doc,
     check_field,
@@ -169,14 +170,16 @@ class SqliteStore(Store):
         order_by: str | None = None,
         descending: bool = False,
         limit: int = 100,
+        after: tuple[str, str] | None = None,
     ) -> list[Record]:
-        """Committed documents whose top-level fields equal `where`."""
+        """Committed documents whose top-level fields equal `where` (and past `after`)."""
         check_collection(collection)
         filters = normalize_filter(where)
         order = None if order_by is None else check_field(order_by)
         check_limit(limit)
+        past = check_after(after)
         return await self._read(
-            lambda c: ops.find(c, collection, filters, order, descending, limit)
+            lambda c: ops.find(c, collection, filters, order, descending, limit, after=past)
         )
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:

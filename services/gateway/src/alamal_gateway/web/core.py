@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from babel import Locale
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment
 from starlette.datastructures import FormData
 
 from alamal_gateway.accounts import User, get_user
@@ -148,6 +149,34 @@ def fields(form: FormData, name: str) -> list[str]:
     return [v.strip()[:200] for v in form.getlist(name) if isinstance(v, str) and v.strip()]
 
 
+def page_html(
+    templates: Environment,
+    t: Translator,
+    template: str,
+    *,
+    user: User | None,
+    csrf_token: str,
+    path: str,
+    **context: Any,
+) -> str:
+    """A page's HTML in the translator's language: every page goes through here, tests too."""
+    return templates.get_template(template).render(
+        _=t.gettext,
+        t=t,
+        lang=t.language,
+        dir=t.direction,
+        user=user,
+        csrf_token=csrf_token,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        path=path,
+        label=lambda kind, code: t.gettext(ALL[kind][code]) if code in ALL[kind] else code,
+        error_text=FIELD_MESSAGES,
+        notices=NOTICES,
+        language_name=lambda code: _language_name(code, t.language),
+        **context,
+    )
+
+
 def render(
     request: Request,
     template: str,
@@ -157,22 +186,13 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """Render a page in the user's language and direction."""
-    gw = gateway(request)
-    t = translator(request, viewer)
-    html = gw.templates.get_template(template).render(
-        _=t.gettext,
-        t=t,
-        lang=t.language,
-        dir=t.direction,
-        viewer=viewer,
+    html = page_html(
+        gateway(request).templates,
+        translator(request, viewer),
+        template,
         user=None if viewer is None else viewer.user,
         csrf_token=csrf_token(request, viewer),
-        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         path=request.url.path,
-        label=lambda kind, code: t.gettext(ALL[kind][code]) if code in ALL[kind] else code,
-        error_text=FIELD_MESSAGES,
-        notices=NOTICES,
-        language_name=lambda code: _language_name(code, t.language),
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from alamal_gateway.accounts import list_users
 from alamal_gateway.clients import (
     ForbiddenError,
     InvalidError,
@@ -28,7 +28,6 @@ from alamal_gateway.labels import (
     TOPIC,
     WIJK,
 )
-from alamal_gateway.web.casework import partner_directory
 from alamal_gateway.web.core import (
     CASEWORK,
     CurrentViewer,
@@ -42,12 +41,20 @@ from alamal_gateway.web.core import (
 )
 from alamal_gateway.web.errors import PageRoute
 from alamal_gateway.web.forms import map_fields
+from alamal_gateway.web.names import (
+    family_names,
+    partner_names,
+    staff_names,
+    trusted_persons,
+)
 from alamal_gateway.web.state import gateway
 from alamal_runtime.auth import Role
 
 router = APIRouter(route_class=PageRoute)
 
-MEMBER_ROWS = 6
+MAX_MEMBERS = 30
+SHARE = tuple(p for p in CONSENT if p.startswith("share-"))
+"""Sharing purposes, asked as one group: ticked is yes, left open is no."""
 FAMILY_LANGUAGES = ("nl", "ar", "tr", "en", "fr", "so", "ti")
 _TOP_FIELDS = {
     "wijk": "wijk",
@@ -60,46 +67,82 @@ _TOP_FIELDS = {
 }
 
 
+SEARCH_PAGE = 20
+
+
 @router.get("/caseload", response_class=HTMLResponse)
-async def caseload(request: Request, viewer: CurrentViewer) -> HTMLResponse:
-    """Her open cases, overdue follow-ups first; a coordinator sees her wijken."""
+async def caseload(
+    request: Request,
+    viewer: CurrentViewer,
+    q: Annotated[str, Query(max_length=100)] = "",
+    wijk: Annotated[str, Query(max_length=40)] = "",
+    tp: Annotated[str, Query(max_length=40)] = "",
+    cursor: Annotated[str, Query(max_length=400)] = "",
+) -> HTMLResponse:
+    """Her open cases (overdue first; a coordinator: her wijken) and finding any family in
+    scope by name, wijk or trusted person, twenty at a time."""
     require_role(viewer, *CASEWORK)
     clients = gateway(request).clients
     unavailable: list[str] = []
-    families: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    try:
-        families = results(
-            (
-                await clients.call(
-                    "intake", "GET", "/families", viewer.caller, params={"limit": 100}
-                )
-            ).data
-        )
-    except (ServiceUnavailableError, ForbiddenError):
-        unavailable.append("intake")
     try:
         entries = results((await clients.call("cases", "GET", "/caseload", viewer.caller)).data)
     except (ServiceUnavailableError, ForbiddenError):
         unavailable.append("cases")
-    except NotFoundError:  # an older cases service: overdue follow-ups only
-        entries = results(
-            (await clients.call("cases", "GET", "/follow-ups/overdue", viewer.caller)).data
-        )
     entries = [caseload_entry(e) for e in entries]
     entries.sort(key=lambda e: -int(e["days_overdue"] or 0))
-    by_id = {f["id"]: f for f in families}
-    with_case = {e["family_id"] for e in entries}
-    others = [f for f in families if f["id"] not in with_case]
+    names = await family_names(request, viewer)
+    if names is None:
+        unavailable.append("intake")
+    search = {"q": q.strip(), "wijk": wijk if wijk in WIJK else "", "tp": tp}
+    found, next_cursor, search_error = await _search(request, viewer, search, cursor)
+    coordinator = viewer.user.role is Role.COORDINATOR
     return render(
         request,
         "caseload.html",
         viewer,
         entries=entries,
-        others=others,
-        by_id=by_id,
+        names=names or {},
         unavailable=unavailable,
+        search=search,
+        searched=any(search.values()) or bool(cursor),
+        found=found,
+        next_cursor=next_cursor,
+        search_error=search_error,
+        wijken=[w for w in WIJK if w in viewer.user.wijken] if coordinator else [],
+        trusted_persons=await trusted_persons(request, viewer),
+        staff=await staff_names(request) if coordinator else {},
     )
+
+
+async def _search(
+    request: Request, viewer: Viewer, search: dict[str, str], cursor: str
+) -> tuple[list[dict[str, Any]] | None, str | None, str]:
+    """One page of intake's family search: (families, next cursor, error code or '')."""
+    if search["q"] and len(search["q"]) < 2:
+        return [], None, "too-short"
+    params: dict[str, Any] = {"limit": SEARCH_PAGE}
+    if search["q"]:
+        params["name"] = search["q"]
+    if search["wijk"] and viewer.user.role is Role.COORDINATOR:
+        params["wijk"] = search["wijk"]
+    if search["tp"] and viewer.user.role is Role.COORDINATOR:
+        try:
+            params["trusted_person_id"] = str(uuid.UUID(search["tp"]))
+        except ValueError:
+            return [], None, "invalid"
+    if cursor:
+        params["cursor"] = cursor
+    try:
+        reply = await gateway(request).clients.call(
+            "intake", "GET", "/families", viewer.caller, params=params
+        )
+    except InvalidError:
+        return [], None, "invalid"
+    except (ServiceUnavailableError, ForbiddenError):
+        return None, None, ""
+    data = reply.data if isinstance(reply.data, dict) else {}
+    return results(data), data.get("next_cursor"), ""
 
 
 def caseload_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -112,19 +155,6 @@ def caseload_entry(entry: dict[str, Any]) -> dict[str, Any]:
         "last_contact_on": entry.get("last_contact_on"),
         "next_follow_up_on": entry.get("next_follow_up_on") or entry.get("follow_up_on"),
     }
-
-
-async def _trusted_persons(request: Request, viewer: Viewer) -> list[dict[str, str]]:
-    if viewer.user.role is not Role.COORDINATOR:
-        return []
-    users = await list_users(gateway(request).store)
-    return [
-        {"id": u.id, "name": u.display_name or u.username}
-        for u in users
-        if u.role is Role.TRUSTED_PERSON
-        and not u.disabled
-        and (not u.wijken or set(u.wijken) & set(viewer.user.wijken))
-    ]
 
 
 def _register_page(
@@ -145,7 +175,7 @@ def _register_page(
         values=values,
         errors=errors,
         unavailable=unavailable,
-        rows=range(MEMBER_ROWS),
+        rows=range(values["rows"]),
         wijken=[
             w for w in WIJK if viewer.user.role is Role.TRUSTED_PERSON or w in viewer.user.wijken
         ]
@@ -153,7 +183,8 @@ def _register_page(
         member_roles=list(MEMBER_ROLE),
         sources=list(INTAKE_SOURCE),
         projects=list(PROJECT),
-        purposes=list(CONSENT),
+        purposes=[p for p in CONSENT if p not in SHARE],
+        share_purposes=list(SHARE),
         family_languages=FAMILY_LANGUAGES,
         trusted_persons=trusted_persons,
     )
@@ -165,26 +196,30 @@ async def register_form(request: Request, viewer: CurrentViewer) -> HTMLResponse
     require_role(viewer, *CASEWORK)
     values: dict[str, Any] = {
         "wijk": viewer.user.wijken[0] if viewer.user.wijken else "overvecht",
-        "m0_role": "mother",
+        "rows": 1,
         "intake_source": "",
         "trusted_person_id": "",
         "languages": ["nl"],
         "projects": [],
         "consent": {},
     }
-    return _register_page(request, viewer, values, {}, await _trusted_persons(request, viewer))
+    return _register_page(request, viewer, values, {}, await trusted_persons(request, viewer))
 
 
 def _form_values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {
         name: field(form, name) for name in ("wijk", "intake_source", "trusted_person_id")
     }
-    for i in range(MEMBER_ROWS):
+    rows = field(form, "rows")
+    values["rows"] = max(1, min(int(rows), MAX_MEMBERS)) if rows.isdigit() else 1
+    for i in range(values["rows"]):
         for part in ("role", "first_name", "surname", "birth_year"):
             values[f"m{i}_{part}"] = field(form, f"m{i}_{part}")[:100]
     values["languages"] = fields(form, "languages")
     values["projects"] = fields(form, "projects")
-    values["consent"] = {p: field(form, f"consent_{p}") for p in CONSENT}
+    values["consent"] = {p: field(form, f"consent_{p}") for p in CONSENT if p not in SHARE}
+    shared = set(fields(form, "share"))
+    values["consent"] |= {p: "yes" if p in shared else "no" for p in SHARE}
     return values
 
 
@@ -196,7 +231,7 @@ def _registration(
     members: list[dict[str, Any]] = []
     rows: list[int] = []
     this_year = datetime.now(UTC).year
-    for i in range(MEMBER_ROWS):
+    for i in range(values["rows"]):
         name, year = values[f"m{i}_first_name"], values[f"m{i}_birth_year"]
         if not name and not year and i > 0:
             continue
@@ -247,8 +282,12 @@ async def register(request: Request, viewer: CurrentViewer) -> Response:
     require_role(viewer, *CASEWORK)
     form = await checked_form(request, viewer)
     values = _form_values(form)
+    people = await trusted_persons(request, viewer)
+    if field(form, "action") == "add-member":
+        # One person at a time, without JavaScript: the same form with one more row.
+        values["rows"] = min(values["rows"] + 1, MAX_MEMBERS)
+        return _register_page(request, viewer, values, {}, people)
     body, errors, rows = _registration(values, viewer)
-    people = await _trusted_persons(request, viewer)
     if errors:
         return _register_page(request, viewer, values, errors, people, status_code=422)
     try:
@@ -279,57 +318,139 @@ async def _listed(coro: Any) -> list[Any]:
     return results(await _optional(coro))
 
 
+TIMELINE_PAGE = 30
+
+
+def merged_timeline(
+    entries: list[dict[str, Any]], consents: list[dict[str, Any]], *, first_page: bool, more: bool
+) -> list[dict[str, Any]]:
+    """Cases' timeline page with intake's consent answers that fall within it, newest first.
+
+    A page covers from its oldest entry up to its newest (to now on the first page); the last
+    page reaches back to the beginning, so every consent answer lands on exactly one page.
+    """
+    items = [dict(e, source="cases") for e in entries]
+    newest = None if first_page or not entries else str(entries[0]["at"])
+    oldest = str(entries[-1]["at"]) if entries and more else None
+    for c in consents:
+        at = str(c["recorded_at"])
+        if (newest is None or at <= newest) and (oldest is None or at >= oldest):
+            items.append(
+                {
+                    "source": "intake",
+                    "kind": "consent",
+                    "on": at[:10],
+                    "at": at,
+                    "by": c.get("recorded_by"),
+                    "status": "yes" if c["granted"] else "no",
+                    "codes": [c["purpose"]],
+                }
+            )
+    return sorted(items, key=lambda i: (str(i["on"]), str(i["at"])), reverse=True)
+
+
 @router.get("/families/{family_id}", response_class=HTMLResponse)
 async def family_page(
-    request: Request, family_id: uuid.UUID, viewer: CurrentViewer, notice: str = ""
+    request: Request,
+    family_id: uuid.UUID,
+    viewer: CurrentViewer,
+    notice: str = "",
+    older: Annotated[str, Query(max_length=400)] = "",
 ) -> HTMLResponse:
-    """Members, consent, plan, visit timeline and referrals of one family in scope."""
+    """Members, consent with its history, each case's plan, referrals and timeline."""
     require_role(viewer, *CASEWORK)
+    context = await family_context(request, viewer, family_id, older=older)
+    return render(request, "family.html", viewer, notice=notice, **context)
+
+
+@router.get("/families/{family_id}/summary", response_class=HTMLResponse)
+async def family_summary(
+    request: Request, family_id: uuid.UUID, viewer: CurrentViewer, notes: bool = False
+) -> HTMLResponse:
+    """The family on paper for a meeting with a partner: no forms, and no private notes
+    unless she chose to include them."""
+    require_role(viewer, *CASEWORK)
+    context = await family_context(request, viewer, family_id, older="")
+    return render(request, "family_summary.html", viewer, with_notes=notes, **context)
+
+
+async def _cases_of(request: Request, viewer: Viewer, fid: str) -> list[dict[str, Any]] | None:
+    """The family's cases, or None when cases does not answer."""
+    try:
+        reply = await gateway(request).clients.call(
+            "cases", "GET", "/cases", viewer.caller, params={"family_id": fid}
+        )
+    except ServiceUnavailableError:
+        return None
+    return results(reply.data)
+
+
+async def family_context(
+    request: Request, viewer: Viewer, family_id: uuid.UUID, *, older: str
+) -> dict[str, Any]:
+    """What the family page and its printed summary show, from intake, cases and partners.
+
+    The calls that do not depend on each other run together (a page in a living room on a
+    slow connection should not wait for seven answers one after the other)."""
     clients = gateway(request).clients
     fid = str(family_id)
     family = (await clients.call("intake", "GET", f"/families/{fid}", viewer.caller)).data
-    cases_unavailable = False
-    cases: list[dict[str, Any]] = []
-    try:
-        cases = results(
-            (
-                await clients.call(
-                    "cases", "GET", "/cases", viewer.caller, params={"family_id": fid}
-                )
-            ).data
-        )
-    except ServiceUnavailableError:
-        cases_unavailable = True
-    details = []
-    for case in cases:
-        cid = case["id"]
-        details.append(
-            {
-                "case": case,
-                "visits": await _listed(
-                    clients.call("cases", "GET", f"/cases/{cid}/visits", viewer.caller)
-                ),
-                "referrals": await _listed(
-                    clients.call("cases", "GET", f"/cases/{cid}/referrals", viewer.caller)
-                ),
-                "plan": await _optional(
-                    clients.call("cases", "GET", f"/cases/{cid}/plan", viewer.caller)
-                ),
-            }
-        )
-    consents = {c["purpose"]: c["granted"] for c in family["consents"]}
-    directory = await partner_directory(request, viewer) if details else []
-    return render(
-        request,
-        "family.html",
-        viewer,
-        family=family,
-        consents=consents,
-        partner_names={str(p.get("id")): str(p.get("name", "")) for p in directory or []},
-        cases=details,
-        cases_unavailable=cases_unavailable,
-        notice=notice,
-        topics=list(TOPIC),
-        goal_statuses=list(GOAL_STATUS),
-        outcomes=list(OUTCOME),
+    coordinator = viewer.user.role is Role.COORDINATOR
+    history, cases, partners, staff, people = await asyncio.gather(
+        _optional(clients.call("intake", "GET", f"/families/{fid}/consents", viewer.caller)),
+        _cases_of(request, viewer, fid),
+        partner_names(request, viewer),
+        staff_names(request),
+        trusted_persons(request, viewer) if coordinator else _nothing(),
     )
+    consent_history = list(history.get("history", [])) if isinstance(history, dict) else []
+    ordered = sorted(cases or [], key=lambda c: str(c["opened_at"]), reverse=True)
+    params: dict[str, Any] = {"limit": TIMELINE_PAGE}
+    if older:
+        params["cursor"] = older
+
+    async def detail(case: dict[str, Any]) -> dict[str, Any]:
+        cid = case["id"]
+        page, referrals, plan = await asyncio.gather(
+            _optional(
+                clients.call("cases", "GET", f"/cases/{cid}/timeline", viewer.caller, params=params)
+            ),
+            _listed(clients.call("cases", "GET", f"/cases/{cid}/referrals", viewer.caller)),
+            _optional(clients.call("cases", "GET", f"/cases/{cid}/plan", viewer.caller)),
+        )
+        more = page.get("next_cursor") if isinstance(page, dict) else None
+        return {
+            "case": case,
+            "referrals": referrals,
+            "plan": plan,
+            "timeline": None
+            if page is None
+            else merged_timeline(
+                results(page),
+                consent_history if case is ordered[0] else [],
+                first_page=not older,
+                more=bool(more),
+            ),
+            "older": more,
+        }
+
+    details = list(await asyncio.gather(*(detail(c) for c in ordered)))
+    return {
+        "family": family,
+        "consents": {c["purpose"]: c["granted"] for c in family["consents"]},
+        "consent_history": consent_history,
+        "cases": details,
+        "cases_unavailable": cases is None,
+        "paged": bool(older),
+        "topics": list(TOPIC),
+        "goal_statuses": list(GOAL_STATUS),
+        "outcomes": list(OUTCOME),
+        "purposes": list(CONSENT),
+        "partners": partners,
+        "staff": staff,
+        "trusted_persons": people,
+    }
+
+
+async def _nothing() -> list[dict[str, str]]:
+    return []

@@ -19,7 +19,7 @@ from alamal_gateway.clients import (
     ServiceUnavailableError,
     results,
 )
-from alamal_gateway.labels import PARTNER_KIND
+from alamal_gateway.labels import PARTNER_KIND, delivery_problem
 from alamal_gateway.web.core import (
     CurrentViewer,
     Viewer,
@@ -47,6 +47,8 @@ async def _partners_page(
     errors: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
     secret: str | None = None,
+    credential: dict[str, str] | None = None,
+    problem: tuple[str, dict[str, str]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     clients = gateway(request).clients
@@ -56,6 +58,16 @@ async def _partners_page(
             (await clients.call("notifications", "GET", "/partners", viewer.caller)).data
         )
         for partner in partners:
+            partner["credentials"] = results(
+                (
+                    await clients.call(
+                        "notifications",
+                        "GET",
+                        f"/partners/{partner['id']}/credentials",
+                        viewer.caller,
+                    )
+                ).data
+            )
             partner["endpoints"] = results(
                 (
                     await clients.call(
@@ -81,8 +93,10 @@ async def _partners_page(
         event_types=EVENT_TYPES,
         notice=notice,
         errors=errors or {},
-        values=values or {"name": "", "kind": "", "url": ""},
+        values=values or {"name": "", "kind": "", "url": "", "partner_id": ""},
         secret=secret,
+        credential=credential,
+        problem=problem,
     )
 
 
@@ -98,7 +112,12 @@ async def add_partner(request: Request, viewer: CurrentViewer) -> Response:
     """Register a partner organisation."""
     require_role(viewer, Role.ADMIN)
     form = await checked_form(request, viewer)
-    values = {"name": field(form, "name")[:120], "kind": field(form, "kind"), "url": ""}
+    values = {
+        "name": field(form, "name")[:120],
+        "kind": field(form, "kind"),
+        "url": "",
+        "partner_id": "",
+    }
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = "required"
@@ -125,12 +144,21 @@ async def add_partner(request: Request, viewer: CurrentViewer) -> Response:
 
 @router.post("/partners/{partner_id}/endpoints", response_model=None)
 async def add_endpoint(request: Request, partner_id: uuid.UUID, viewer: CurrentViewer) -> Response:
-    """Add a webhook endpoint; its signing secret is shown once, here."""
+    """Add a webhook endpoint; its signing secret is shown once, here. A refusal keeps what
+    was typed and says why (the test delivery's real cause, in the admin's language)."""
     require_role(viewer, Role.ADMIN)
     form = await checked_form(request, viewer)
     url = field(form, "url")[:2000]
-    types = [t for t in fields(form, "event_types") if t in EVENT_TYPES] or list(EVENT_TYPES)
-    values = {"name": "", "kind": "", "url": url}
+    chosen = [t for t in fields(form, "event_types") if t in EVENT_TYPES]
+    description = field(form, "description")[:200]
+    values = {
+        "name": "",
+        "kind": "",
+        "url": url,
+        "partner_id": str(partner_id),
+        "event_types": chosen,
+        "description": description,
+    }
     try:
         reply = await gateway(request).clients.call(
             "notifications",
@@ -139,19 +167,63 @@ async def add_endpoint(request: Request, partner_id: uuid.UUID, viewer: CurrentV
             viewer.caller,
             json={
                 "url": url,
-                "event_types": types,
-                "description": field(form, "description")[:200],
+                "event_types": chosen or list(EVENT_TYPES),
+                "description": description,
             },
         )
-    except InvalidError:
+    except InvalidError as invalid:
         errors = {f"url-{partner_id}": "url"}
-        return await _partners_page(request, viewer, values=values, errors=errors, status_code=422)
+        problem = delivery_problem(invalid.messages.get("url", ""))
+        return await _partners_page(
+            request, viewer, values=values, errors=errors, problem=problem, status_code=422
+        )
     except ServiceUnavailableError:
         return await _partners_page(
             request, viewer, values=values, notice="unavailable", status_code=503
         )
     secret = reply.data.get("secret") if isinstance(reply.data, dict) else None
     return await _partners_page(request, viewer, notice="endpoint-created", secret=secret)
+
+
+@router.post("/partners/{partner_id}/credentials", response_model=None)
+async def add_credential(
+    request: Request, partner_id: uuid.UUID, viewer: CurrentViewer
+) -> Response:
+    """A new partner-API credential; its secret is shown on this answer only."""
+    require_role(viewer, Role.ADMIN)
+    await checked_form(request, viewer)
+    try:
+        reply = await gateway(request).clients.call(
+            "notifications", "POST", f"/partners/{partner_id}/credentials", viewer.caller
+        )
+    except ServiceUnavailableError:
+        return await _partners_page(request, viewer, notice="unavailable", status_code=503)
+    data = reply.data if isinstance(reply.data, dict) else {}
+    credential = {
+        "client_id": str(data.get("client_id", "")),
+        "client_secret": str(data.get("client_secret", "")),
+    }
+    return await _partners_page(request, viewer, notice="credential-created", credential=credential)
+
+
+@router.post("/partners/{partner_id}/credentials/revoke", response_model=None)
+async def revoke_credential(
+    request: Request, partner_id: uuid.UUID, viewer: CurrentViewer
+) -> Response:
+    """Revoke one credential: the partner's calls with it fail from now on."""
+    require_role(viewer, Role.ADMIN)
+    form = await checked_form(request, viewer)
+    client_id = field(form, "client_id")[:40]
+    try:
+        await gateway(request).clients.call(
+            "notifications",
+            "DELETE",
+            f"/partners/{partner_id}/credentials/{client_id}",
+            viewer.caller,
+        )
+    except ServiceUnavailableError:
+        return redirect("/admin/partners?notice=unavailable")
+    return redirect("/admin/partners?notice=credential-revoked")
 
 
 @router.get("/endpoints/{endpoint_id}", response_class=HTMLResponse)
@@ -182,6 +254,7 @@ async def endpoint_page(
         messages=messages,
         attempts=attempts,
         notice=notice,
+        delivery_problem=delivery_problem,
     )
 
 
@@ -204,6 +277,14 @@ async def endpoint_action(
                 json={"enabled": action == "enable"},
             )
             return redirect(f"{back}?notice=endpoint-changed")
+        if action == "verify":
+            try:
+                await clients.call(
+                    "notifications", "POST", f"/endpoints/{endpoint_id}/verify", viewer.caller
+                )
+            except ConflictError:
+                return redirect(f"{back}?notice=verification-failed")
+            return redirect(f"{back}?notice=endpoint-verified")
         if action == "resend":
             message_id = field(form, "message_id")[:64]
             await clients.call(

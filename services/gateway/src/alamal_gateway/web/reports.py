@@ -24,6 +24,33 @@ from alamal_runtime.auth import Role
 router = APIRouter(prefix="/reports", route_class=PageRoute)
 
 CHARTS: Final = ("families-per-wijk", "contacts-per-month", "referrals-per-partner-kind")
+CHART_SOURCES: Final = {
+    "families-per-wijk": ("families", "wijk"),
+    "contacts-per-month": ("contacts", "month"),
+    "referrals-per-partner-kind": ("referrals", "partner-kind"),
+}
+"""Each chart drawn from the report table it shows (the first column), in the page's words."""
+
+
+def bars(table: Any) -> list[dict[str, Any]] | None:
+    """A chart's bars from a report table: label, value, width in percent; None when every
+    cell is suppressed or there is nothing to count (the page then says so)."""
+    rows = table.get("rows", []) if isinstance(table, dict) else []
+    values = [(str(r["label"]), r["cells"][0] if r.get("cells") else None) for r in rows]
+    counted = [(label, v) for label, v in values if isinstance(v, int | float)]
+    if not counted:
+        return None
+    top = max(v for _, v in counted) or 1
+    return [
+        {
+            "label": label,
+            "value": v if isinstance(v, int | float) else None,
+            "width": max(5, round(100 * v / top)) if isinstance(v, int | float) else 0,
+        }
+        for label, v in values
+    ]
+
+
 _CODE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MEDIA: Final = {
@@ -75,6 +102,21 @@ async def reports_page(
         state = "down"
     except (NotFoundError, ForbiddenError, ConflictError, InvalidError):
         state = "missing"
+    charts: dict[str, list[dict[str, Any]] | None] = {}
+    if state == "ok":
+        for chart_name, (source, by) in CHART_SOURCES.items():
+            if by not in catalogue.get(source, []):
+                continue
+            params = {"breakdown": by, "format": "json", **_period(start, end)}
+            try:
+                data = (
+                    await clients.call(
+                        "reporting", "GET", f"/reports/{source}", viewer.caller, params=params
+                    )
+                ).data
+            except (ServiceUnavailableError, InvalidError, NotFoundError, ForbiddenError):
+                continue
+            charts[chart_name] = bars(data)
     return render(
         request,
         "reports.html",
@@ -87,7 +129,7 @@ async def reports_page(
         end=_period(start, end)["to"],
         table=table,
         bad_period=bad_period,
-        charts=CHARTS,
+        charts=charts,
     )
 
 

@@ -43,10 +43,17 @@ class Subscription:
     event_types: frozenset[EventType]
     filters: Mapping[FilterField, frozenset[str]]
 
-    def matches(self, event_type: EventType, view: ReferralView) -> bool:
-        """Whether an event about `view` goes to this endpoint (unknown values never match)."""
+    def matches(self, event_type: EventType, view: ReferralView, *, details_shared: bool) -> bool:
+        """Whether an event about `view` goes to this endpoint (unknown values never match).
+
+        Filters on gated fields (urgency) apply only while the partner may see the details:
+        otherwise every subscribed endpoint gets the message, so receiving it (or not) on an
+        `urgency: [acute]` endpoint never tells the partner what the gate hides.
+        """
         if event_type not in self.event_types:
             return False
+        if not details_shared:
+            return True
         for field, allowed in self.filters.items():
             if field is FilterField.URGENCY:
                 value = None if view.urgency is None else view.urgency.value
@@ -58,14 +65,15 @@ class Subscription:
 def payload(
     event_type: str, view: ReferralView, *, details_url: str, at: datetime
 ) -> dict[str, object]:
-    """The thin webhook body: type, ids, urgency, status and where to fetch the details."""
+    """The thin webhook body: type, referral and partner ids, status and where to read the
+    rest. Nothing the consent gate guards (urgency, reasons, basis) and no id shared between
+    referrals (no case or family id): those are read through the partner API, gated."""
     return {
         "type": event_type,
         "timestamp": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "data": {
             "referral_id": view.referral_id,
             "partner_id": view.partner_id,
-            "urgency": None if view.urgency is None else view.urgency.value,
             "status": view.status,
             "url": details_url,
         },

@@ -54,6 +54,9 @@ class ReferralView:
     escalated_at: datetime | None = None
     outcome_code: str | None = None
     updated_at: datetime | None = None
+    changed_at: datetime | None = None
+    """When this service last changed the view (the reconciliation list's order); None until
+    stored."""
 
     @property
     def escalated(self) -> bool:
