@@ -122,6 +122,11 @@ async def register_partner(
             headers=admin,
         )
     )
+    # A new endpoint starts disabled; the admin's verification (a signed test delivery) enables it.
+    verified = ok(
+        await http.post(f"{notifications}/endpoints/{endpoint['id']}/verify", headers=admin)
+    )
+    assert verified["enabled"] is True
     credential = ok(
         await http.post(f"{notifications}/partners/{partner['id']}/credentials", headers=admin)
     )
