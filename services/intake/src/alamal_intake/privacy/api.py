@@ -249,6 +249,8 @@ async def list_erasures(
     if principal.role not in (Role.PRIVACY_OFFICER, Role.COORDINATOR):
         await _refused(store, principal, AuditAction.READ_ERASURES, None, reason)
         raise HTTPProblem(403, "only a privacy officer or a coordinator sees erasure requests")
+    if principal.role is Role.COORDINATOR:
+        state = ErasureState.REQUESTED  # a coordinator sees only what waits for a decision
     if family_id is not None:
         found = list(reversed(await repo.requests_of_family(store, str(family_id))))
         found = [r for r in found if state is None or r.state is state]
