@@ -1,4 +1,5 @@
-"""Fixtures shared by every test layer: the real embedded broker and service-token keys."""
+"""Fixtures shared by every test layer: the real embedded broker, a mongoeco wire server and
+service-token keys."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from alamal_runtime.auth import Role, generate_keypair, mint_token
+from alamal_stack.mongoeco_server import MongoecoServer
 from alamal_stack.tansu import TansuBroker
 
 type Mint = Callable[..., str]
@@ -17,6 +19,14 @@ def kafka_bootstrap() -> Iterator[str]:
     """One real Tansu broker (Kafka protocol) on 127.0.0.1 for the whole test session."""
     with TansuBroker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def mongoeco_uri() -> Iterator[str]:
+    """One mongoeco wire server (MongoDB's wire protocol) for the whole session; give each
+    store its own database (`alamal_stack.mongoeco_server.database_url`)."""
+    with MongoecoServer() as server:
+        yield server.uri
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from pymongo import AsyncMongoClient
 from alamal_runtime.store import OutboxMessage, Store
 from alamal_runtime.store.mongo import MongoStore
 from alamal_runtime.store.sqlite import SqliteStore
-from alamal_stack.mongoeco_server import MongoecoServer
 
 type StoreFactory = Callable[[], Store]
 """Builds an unopened store on the same file or database every time it is called."""
@@ -24,17 +23,18 @@ BACKENDS = [
     pytest.param("mongo-wire", id="mongo-wire", marks=pytest.mark.integration),
     pytest.param("mongodb", id="mongodb", marks=pytest.mark.integration),
 ]
-
-
-@pytest.fixture(scope="session")
-def mongoeco_uri() -> Iterator[str]:
-    """One mongoeco wire server for the whole session."""
-    with MongoecoServer() as server:
-        yield server.uri
+CONCURRENT_BACKENDS = [
+    *BACKENDS,
+    # mongoeco with overlapping transactions: every overlap conflicts (it detects conflicts
+    # globally), so this is where the retries of transient conflicts are exercised.
+    pytest.param(
+        "mongo-wire-overlapping", id="mongo-wire-overlapping", marks=pytest.mark.integration
+    ),
+]
 
 
 def _mongo_url(backend: str, request: pytest.FixtureRequest) -> str:
-    if backend == "mongo-wire":
+    if backend.startswith("mongo-wire"):
         uri: str = request.getfixturevalue("mongoeco_uri")
         return uri
     url = os.environ.get("MONGODB_URL")
@@ -43,12 +43,9 @@ def _mongo_url(backend: str, request: pytest.FixtureRequest) -> str:
     return url
 
 
-@pytest.fixture(params=BACKENDS)
-async def store_factory(
-    request: pytest.FixtureRequest, tmp_path: Path
+async def _factories(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[StoreFactory]:
-    """A factory for one backend, on a fresh file or database per test."""
-    backend: str = request.param
     if backend == "sqlite":
         path = tmp_path / "store" / "service.sqlite3"
         yield lambda: SqliteStore(path)
@@ -56,7 +53,10 @@ async def store_factory(
     url = _mongo_url(backend, request)
     # A fresh database per test: mongoeco slows down as collections grow.
     database = f"alamal_test_{uuid.uuid4().hex[:12]}"
-    yield lambda: MongoStore(url, database, server_selection_timeout_ms=5000)
+    serialize = False if backend == "mongo-wire-overlapping" else None
+    yield lambda: MongoStore(
+        url, database, server_selection_timeout_ms=5000, serialize_writes=serialize
+    )
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         url, serverSelectionTimeoutMS=5000
     )
@@ -64,6 +64,27 @@ async def store_factory(
         await client.drop_database(database)
     finally:
         await client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    """A factory for one backend, on a fresh file or database per test."""
+    async for factory in _factories(request.param, request, tmp_path):
+        yield factory
+
+
+@pytest.fixture(params=CONCURRENT_BACKENDS)
+async def concurrent_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store on every backend, and on mongoeco with overlapping transactions too."""
+    async for factory in _factories(request.param, request, tmp_path):
+        opened = factory()
+        await opened.open()
+        try:
+            yield opened
+        finally:
+            await opened.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from alamal_runtime.http import (
     health_router,
     install_error_handlers,
 )
-from alamal_runtime.store import StoreUnavailableError
+from alamal_runtime.store import StaleWriteError, StoreOperationError, StoreUnavailableError
 from alamal_runtime.store.sqlite import SqliteStore
 
 type Mint = Callable[..., str]
@@ -86,6 +86,14 @@ def build_app(verifier: TokenVerifier, checks: dict[str, Pingable]) -> FastAPI:
     @router.get("/store-down")
     async def store_down() -> None:
         raise StoreUnavailableError(f"{SECRET} refused the connection")
+
+    @router.get("/store-refused")
+    async def store_refused() -> None:
+        raise StoreOperationError(f"limit refused for {PLANTED_NAME}", code=2)
+
+    @router.get("/store-stale")
+    async def store_stale() -> None:
+        raise StaleWriteError(f"families/{PLANTED_NAME} is not at version 3")
 
     app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY)
@@ -275,6 +283,28 @@ async def test_an_unavailable_store_is_503_with_retry_after(client: httpx.AsyncC
     assert response.json()["detail"] == "storage temporarily unavailable, try again"
     assert "hunter2" not in response.text
     assert "10.0.0.5" not in response.text
+
+
+async def test_an_unmapped_store_error_is_503_with_a_reason_code_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        response = await client.get("/store-refused")
+
+    assert [(e["event"], e["reason"]) for e in logs] == [("store_error", "store_refused")]
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["reason"] == "store_refused"
+    assert PLANTED_NAME not in response.text
+    assert PLANTED_NAME not in repr(logs)
+
+
+async def test_an_unhandled_stale_write_is_409_with_its_reason(client: httpx.AsyncClient) -> None:
+    response = await client.get("/store-stale")
+
+    assert response.status_code == 409
+    assert response.json()["reason"] == "stale_write"
+    assert PLANTED_NAME not in response.text
 
 
 # --- health ------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ async def _plant_then_erase(store: SqliteStore, *, secure: bool) -> list[str]:
         record = await uow.get("families", "f-1")
         assert record is not None
         await uow.replace("families", "f-1", {"name": planted[5]}, expected_version=1)
-    await store.outbox_mark_sent([r.seq for r in await store.outbox_pending()])
+    await store.outbox_mark_sent(await store.outbox_pending())
     assert _hits(Path(store.path), planted) != [], "the scan must see the planted values first"
     async with store.transaction() as uow:
         await uow.delete("families", "f-1")

@@ -155,9 +155,12 @@ async def test_a_cancelled_unit_rolls_back_and_frees_the_store(sqlite_store: Sql
 async def test_writing_outside_the_unit_the_task_holds_is_refused(
     sqlite_store: SqliteStore,
 ) -> None:
+    async with sqlite_store.transaction() as uow:
+        uow.emit(OutboxMessage(id="e-1", topic="t", key="k", value=b""))
+    (pending,) = await sqlite_store.outbox_pending()
     async with sqlite_store.transaction():
         with pytest.raises(RuntimeError, match="deadlock"):
-            await sqlite_store.outbox_mark_sent([1])
+            await sqlite_store.outbox_mark_sent([pending])
         with pytest.raises(RuntimeError, match="deadlock"):
             async with sqlite_store.transaction():
                 pass

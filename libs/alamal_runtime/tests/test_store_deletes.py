@@ -86,7 +86,7 @@ async def test_delete_published_forgets_sent_messages_of_one_key_only(store: Sto
         for event_id, key in (("e-1", "f-1"), ("e-2", "f-2"), ("e-3", "f-1"), ("e-4", "f-1")):
             uow.emit(_message(event_id, key))
     pending = await store.outbox_pending()
-    await store.outbox_mark_sent([r.seq for r in pending if r.message.id in ("e-1", "e-2", "e-3")])
+    await store.outbox_mark_sent([r for r in pending if r.message.id in ("e-1", "e-2", "e-3")])
     async with store.transaction() as uow:
         assert await uow.delete_published("f-1") == 2
         assert await uow.delete_published("f-1") == 0

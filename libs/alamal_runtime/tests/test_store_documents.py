@@ -155,6 +155,30 @@ async def test_find_after_pages_on_a_string_key_in_code_point_order(store: Store
         await store.find(FAMILIES, after=("key", 3))  # type: ignore[arg-type]
 
 
+async def test_find_after_the_id_pages_by_document_id(store: Store) -> None:
+    await _seed(store, {k: {"wijk": "Zuilen" if k != "c" else "Lombok"} for k in "abcde"})
+    assert [r.id for r in await store.find(FAMILIES, after=("id", "b"))] == ["c", "d", "e"]
+    assert [r.id for r in await store.find(FAMILIES, after=("id", "b"), limit=1)] == ["c"]
+    zuilen = await store.find(FAMILIES, {"wijk": "Zuilen"}, order_by="id", after=("id", "a"))
+    assert [r.id for r in zuilen] == ["b", "d", "e"]
+
+
+async def test_scan_reads_every_matching_document_page_by_page(store: Store) -> None:
+    ids = [f"f-{i:02}" for i in range(7)]
+    await _seed(store, {i: {"wijk": "Zuilen" if n % 3 else "Lombok"} for n, i in enumerate(ids)})
+    assert [r.id async for r in store.scan(FAMILIES, page_size=3)] == ids  # 3 + 3 + 1
+    assert [r.id async for r in store.scan(FAMILIES, page_size=7)] == ids  # a last empty page
+    lombok = [r.id async for r in store.scan(FAMILIES, {"wijk": "Lombok"}, page_size=2)]
+    assert lombok == ["f-00", "f-03", "f-06"]
+    assert [r async for r in store.scan("empty")] == []
+
+
+async def test_a_limit_beyond_64_bits_of_documents_means_all_of_them(store: Store) -> None:
+    await _seed(store, {"a": {"n": 1}, "b": {"n": 2}})
+    assert [r.id for r in await store.find(FAMILIES, limit=2**62)] == ["a", "b"]
+    assert [r.id for r in await store.find(FAMILIES, limit=2**31)] == ["a", "b"]
+
+
 async def test_ensure_index_is_idempotent_and_find_still_works(store: Store) -> None:
     await store.ensure_index(FAMILIES, ["wijk"])
     await store.ensure_index(FAMILIES, ["wijk"])

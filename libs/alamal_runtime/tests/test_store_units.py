@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alamal_runtime.store import DuplicateError, OutboxMessage, Record, StaleWriteError, Store
+from alamal_runtime.store import (
+    DuplicateError,
+    OutboxMessage,
+    Record,
+    Store,
+    UnitOfWork,
+)
 
 FAMILIES = "families"
 type MakeMessage = Callable[[str], OutboxMessage]
@@ -100,13 +106,13 @@ async def test_outbox_pending_limit_mark_sent_and_backlog(
             uow.emit(make_message(f"e-{i}"))
     first_two = await store.outbox_pending(limit=2)
     assert [r.message.id for r in first_two] == ["e-0", "e-1"]
-    await store.outbox_mark_sent([r.seq for r in first_two])
-    await store.outbox_mark_sent([r.seq for r in first_two])  # idempotent
+    await store.outbox_mark_sent(first_two)
+    await store.outbox_mark_sent(first_two)  # idempotent
     await store.outbox_mark_sent([])
     assert await store.outbox_backlog() == 3
     rest = await store.outbox_pending()
     assert [r.message.id for r in rest] == ["e-2", "e-3", "e-4"]
-    await store.outbox_mark_sent([rest[1].seq])
+    await store.outbox_mark_sent([rest[1]])
     assert [r.message.id for r in await store.outbox_pending()] == ["e-2", "e-4"]
     async with store.transaction() as uow:
         uow.emit(make_message("e-5"))
@@ -179,26 +185,22 @@ async def test_commit_listener_fires_only_after_commits_that_emitted(
     assert calls == [1]
 
 
-async def test_concurrent_units_all_commit_with_retries_and_distinct_ordered_seqs(
+async def test_concurrent_units_all_commit_with_retries_and_ordered_seqs(
     store: Store, make_message: MakeMessage
 ) -> None:
     async def unit(i: int) -> None:
-        for _ in range(10):  # a real replica set may report a conflict on the outbox counter
-            try:
-                async with store.transaction() as uow:
-                    await uow.insert(FAMILIES, f"f-{i}", {"n": i})
-                    await asyncio.sleep(0.01)
-                    uow.emit(make_message(f"e-{i}"))
-                return
-            except StaleWriteError:
-                await asyncio.sleep(0.01)
-        raise AssertionError("unit of work kept conflicting")
+        async def work(uow: UnitOfWork) -> None:
+            await uow.insert(FAMILIES, f"f-{i}", {"n": i})
+            await asyncio.sleep(0.01)
+            uow.emit(make_message(f"e-{i}"))
+
+        await store.with_transaction(work)
 
     await asyncio.gather(*(unit(i) for i in range(5)))
     assert len(await store.find(FAMILIES)) == 5
     pending = await store.outbox_pending()
     assert sorted(r.message.id for r in pending) == [f"e-{i}" for i in range(5)]
-    assert [r.seq for r in pending] == sorted({r.seq for r in pending})
+    assert [r.seq for r in pending] == sorted({r.seq for r in pending})  # one key: distinct
 
 
 async def test_marking_sent_while_a_unit_is_open_does_not_spoil_it(
@@ -210,7 +212,7 @@ async def test_marking_sent_while_a_unit_is_open_does_not_spoil_it(
     async with store.transaction() as uow:
         await uow.insert(FAMILIES, "f-1", {"wijk": "Zuilen"})
         uow.emit(make_message("e-2"))
-        marking = asyncio.create_task(store.outbox_mark_sent([first.seq]))
+        marking = asyncio.create_task(store.outbox_mark_sent([first]))
         await asyncio.sleep(0.05)
     await marking
     assert [r.message.id for r in await store.outbox_pending()] == ["e-2"]

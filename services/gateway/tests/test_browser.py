@@ -155,6 +155,18 @@ async def log_in(page: Any, base: str, username: str, password: str) -> None:
 LANGS = ("nl", "en", "ar")
 FAMILY = {"nl": "Fatima", "en": "Amina", "ar": "ليلى"}
 SERIOUS = ("critical", "serious")
+TAP_TARGETS = """() => [...document.querySelectorAll(
+  'main button, main a.button, header button, header select, main select,'
+  + ' main input:not([type=hidden]):not([type=radio]):not([type=checkbox]), main label.tile,'
+  + ' main label.check')]
+  .filter(e => e.offsetParent !== null && !e.closest('.sr-only'))
+  .map(e => [e.outerHTML.slice(0, 70), e.getBoundingClientRect()])
+  .filter(([_, r]) => r.width < 44 || r.height < 44)
+  .map(([html, r]) => `${html} (${Math.round(r.width)}x${Math.round(r.height)})`)"""
+"""The main actions' tap targets (buttons, fields, choices): at least 44 x 44 CSS px."""
+CHART_TEXT = """() => Math.min(...[...document.querySelectorAll('.chart-figure, .chart-figure *')]
+  .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+  .map(e => parseFloat(getComputedStyle(e).fontSize)))"""
 
 
 @dataclass
@@ -179,6 +191,8 @@ async def check(page: Any, walk: Walk, name: str) -> None:
             targets = [n["target"] for n in violation["nodes"]][:3]
             walk.problems.append(f"{name}: {violation['id']} ({impact}) {targets}")
     walk.axe[name] = counts
+    small = await page.evaluate(TAP_TARGETS)
+    walk.problems.extend(f"{name}: tap target under 44x44 px: {target}" for target in small)
     await shot(page, name)
     walk.shots.append(f"{name}.png")
 
@@ -326,6 +340,9 @@ async def coordinator_day(
     assert "notice=reassigned" in page.url
     await check(page, walk, f"{language}-coord-family")
     await page.goto(f"{base}/reports")
+    smallest = await page.evaluate(CHART_TEXT)
+    assert smallest >= 12, f"chart text of {smallest}px at 390 px wide"
+    assert await page.locator(".chart-figure").count() == 3
     await check(page, walk, f"{language}-coord-reports")
     await page.goto(f"{base}/caseload")
     await check(page, walk, f"{language}-coord-caseload")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -267,3 +268,67 @@ async def test_the_family_page_shows_what_was_written(world: World) -> None:
             await client.get(f"/families/{world.families['one']}/summary?notes=true")
         ).text
         assert "Vader werkt" in with_notes
+
+
+@pytest.fixture(scope="module")
+async def intake_only(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, token_keys: tuple[str, str]
+) -> AsyncIterator[World]:
+    """Only intake answers: cases, notifications and reporting are down."""
+    down = ("cases", "notifications", "reporting")
+    async with platform(
+        tmp_path_factory.mktemp("down"), kafka_bootstrap, token_keys, down=down
+    ) as p:
+        w = World(p)
+        tp = await add_user(p, "samira", Role.TRUSTED_PERSON, wijken=("overvecht",))
+        await add_user(p, "hanan", Role.COORDINATOR, wijken=("overvecht",))
+        await add_user(p, "admin", Role.ADMIN)
+        await add_user(p, "operator", Role.OPERATOR)
+        w.families["one"] = await register(p, tp, [member("mother", "Fatima", 1984)])
+        w.cases["one"] = str(uuid.uuid4())
+        yield w
+
+
+INTAKE_ONLY = {"/families/new", "/families/{one}/edit"}
+"""Pages that need nothing but intake: they work as usual."""
+DOWN_PAGES = {
+    "samira": [
+        "/caseload",
+        "/agenda",
+        "/families/new",
+        "/families/{one}",
+        "/families/{one}/edit",
+        "/families/{one}/summary",
+        "/cases/{case}/visits/new",
+    ],
+    "hanan": ["/team", "/team/{tp}", "/reports", "/caseload", "/families/{one}"],
+    "admin": ["/admin/partners", "/operator"],
+    "operator": ["/operator"],
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_pages_say_clearly_when_a_service_is_down(intake_only: World, language: str) -> None:
+    w = intake_only
+    problems: list[str] = []
+    for persona, paths in DOWN_PAGES.items():
+        user = w.p.users[persona]
+        await update_user(w.p.gateway.state.store, user.id, language=language)
+        async with w.p.session(user) as client:
+            for raw in paths:
+                path = raw.format(
+                    one=w.families["one"], case=w.cases["one"], tp=w.p.users["samira"].id
+                )
+                answer = await client.get(path)
+                if answer.status_code not in (200, 503):
+                    problems.append(f"{persona} {path}: {answer.status_code}")
+                    continue
+                says_so = 'role="alert"' in answer.text or 'class="alert"' in answer.text
+                if raw not in INTAKE_ONLY and answer.status_code != 503 and not says_so:
+                    problems.append(f"{persona} {path}: no message that a service is down")
+                codes = raw_codes(answer.text, language)
+                if codes:
+                    problems.append(f"{persona} {path}: raw codes {sorted(set(codes))}")
+                if language == "ar" and latin_in_arabic(answer.text):
+                    problems.append(f"{persona} {path}: Latin {latin_in_arabic(answer.text)[:3]}")
+    assert not problems, "\n".join(problems)

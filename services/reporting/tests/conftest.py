@@ -67,17 +67,23 @@ def metrics() -> InMemoryMetricReader:
 
 
 @pytest.fixture(scope="module")
+def reporting_store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The store of the module's reporting service: its own SQLite file (a module may override
+    this fixture to run the same tests on another backend)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('reporting')}/reporting.sqlite3"
+
+
+@pytest.fixture(scope="module")
 async def reporting_app(
-    tmp_path_factory: pytest.TempPathFactory,
+    reporting_store_url: str,
     kafka_bootstrap: str,
     token_keys: tuple[str, str],
     metrics: InMemoryMetricReader,
 ) -> AsyncIterator[FastAPI]:
-    """Reporting running in-process (consumers, API) on the session broker; own store file."""
+    """Reporting running in-process (consumers, API) on the session broker; own store."""
     _, public_pem = token_keys
-    store_dir = tmp_path_factory.mktemp("reporting")
     settings = ReportingSettings(
-        store_url=f"sqlite:///{store_dir}/reporting.sqlite3",
+        store_url=reporting_store_url,
         kafka_bootstrap=kafka_bootstrap,
         token_public_key=public_pem,
         profile="test",

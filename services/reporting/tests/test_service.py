@@ -102,7 +102,15 @@ async def publish_invalid_visit(producer: Producer) -> None:
 
 
 @pytest.fixture(scope="module")
-async def published(client: httpx.AsyncClient, producer: Producer, auth: Headers) -> dict[str, Any]:
+def projection_seconds() -> float:
+    """How long the projection may take to catch up with the published flow."""
+    return 45.0
+
+
+@pytest.fixture(scope="module")
+async def published(
+    client: httpx.AsyncClient, producer: Producer, auth: Headers, projection_seconds: float
+) -> dict[str, Any]:
     """The flow published shuffled with duplicates and a malformed record; wait for the reports."""
     rng = random.Random(7)
     events = list(FLOW.events)
@@ -117,7 +125,7 @@ async def published(client: httpx.AsyncClient, producer: Producer, auth: Headers
     await producer.flush()
     expected = expected_json()
     funder = auth(Role.FUNDER)
-    deadline = time.monotonic() + 45
+    deadline = time.monotonic() + projection_seconds
     latest: dict[str, Any] = {}
     while time.monotonic() < deadline:
         latest = await served(client, funder)

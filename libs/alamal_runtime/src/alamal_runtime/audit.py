@@ -105,8 +105,11 @@ async def write_audit(uow: UnitOfWork, record: AccessAudit) -> None:
 
 async def audit(store: Store, record: AccessAudit) -> None:
     """Store an audit record in a unit of work of its own (reads and refusals)."""
-    async with store.transaction() as uow:
+
+    async def work(uow: UnitOfWork) -> None:
         await write_audit(uow, record)
+
+    await store.with_transaction(work)
 
 
 def audit_from_record(record: Record) -> AccessAudit:

@@ -19,7 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alamal_runtime.auth import InvalidTokenError, Principal, Role, TokenVerifier
 from alamal_runtime.messaging.dead_letter import recent_dead_letters
-from alamal_runtime.store import Store, StoreUnavailableError
+from alamal_runtime.store import (
+    DuplicateError,
+    StaleWriteError,
+    Store,
+    StoreError,
+    StoreUnavailableError,
+)
 from alamal_runtime.telemetry import tag_ids
 
 log = structlog.get_logger(__name__)
@@ -150,10 +156,39 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StoreUnavailableError)
-    async def _unavailable(_: Request, __: StoreUnavailableError) -> JSONResponse:
+    async def _unavailable(_: Request, exc: StoreUnavailableError) -> JSONResponse:
         log.error("store_unavailable")
         return JSONResponse(
-            {"detail": "storage temporarily unavailable, try again", "trace_id": _trace_id()},
+            {
+                "detail": "storage temporarily unavailable, try again",
+                "reason": exc.reason,
+                "trace_id": _trace_id(),
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+        # A store error no route handled: never a bare 500. A lost race on one document is a
+        # conflict the caller can resolve by reading again; anything else is the store's fault.
+        # Logged and answered with the type and reason code only (messages may name ids).
+        if isinstance(exc, StaleWriteError | DuplicateError):
+            log.warning("store_conflict_unhandled", error=type(exc).__name__, reason=exc.reason)
+            return JSONResponse(
+                {
+                    "detail": "changed at the same time; read it again and retry",
+                    "reason": exc.reason,
+                },
+                status_code=409,
+            )
+        log.error("store_error", error=type(exc).__name__, reason=exc.reason)
+        return JSONResponse(
+            {
+                "detail": "storage could not complete the request, try again later",
+                "reason": exc.reason,
+                "trace_id": _trace_id(),
+            },
             status_code=503,
             headers={"Retry-After": "5"},
         )

@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 _START_TIMEOUT_SECONDS = 30.0
 
@@ -78,6 +79,12 @@ class MongoecoServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def database_url(uri: str, database: str) -> str:
+    """`uri` (a server's URL, options kept) naming `database` in its path."""
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def _run_forever(loop: asyncio.AbstractEventLoop) -> None:

@@ -21,6 +21,7 @@ from alamal_cases.domain import (
     Case,
     CaseNotOpenError,
     LogVisit,
+    Visit,
     VisitRejectedError,
     local_today,
     log_visit,
@@ -34,7 +35,7 @@ from alamal_runtime.auth import Principal, Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
 from alamal_runtime.paging import MAX_CURSOR_CHARS, page_or_422
-from alamal_runtime.store import Store
+from alamal_runtime.store import Store, UnitOfWork
 
 router = APIRouter(tags=["visits"])
 log = structlog.get_logger(__name__)
@@ -115,7 +116,8 @@ async def create_visit(
     response: Response,
 ) -> VisitOut:
     """Log a contact on a case in scope; 404 outside it, 409 when the case is closed."""
-    async with store_.transaction() as uow:
+
+    async def work(uow: UnitOfWork) -> Visit:
         case = await store.get_case_in(uow, str(case_id))
         if case is None or not access.may_log_visit(principal, case):
             raise HTTPProblem(404, NOT_FOUND)
@@ -133,6 +135,10 @@ async def create_visit(
             raise field_error(exc.field, exc.message) from None
         await store.add_visit(uow, visit)
         emit(uow, logged, source=SOURCE)
+        return visit
+
+    # Re-run after a transient conflict (two visits on one case at the same moment).
+    visit = await store_.with_transaction(work)
     log.info("visit_logged", case_id=visit.case_id, visit_id=visit.id)
     response.headers["Location"] = f"/cases/{visit.case_id}/visits/{visit.id}"
     return VisitOut.of(visit)

@@ -16,6 +16,7 @@ from alamal_intake.store import add_family, get_versioned
 from alamal_runtime.auth import Role
 from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem, field_error
+from alamal_runtime.store import UnitOfWork
 
 SOURCE = "/alamal/intake"
 FAMILY_NOT_FOUND = "family not found"
@@ -60,10 +61,14 @@ async def register(
         reason=reason,
         now=now,
     )
-    async with store.transaction() as uow:
+
+    async def work(uow: UnitOfWork) -> None:
         await add_family(uow, family)
         emit(uow, event, source=SOURCE)
         await write_audit(uow, registered)
+
+    # Re-run after a transient conflict: concurrent registrations all get their 201.
+    await store.with_transaction(work)
     response.headers["Location"] = f"/families/{family.id}"
     return FamilyOut.of(family)
 

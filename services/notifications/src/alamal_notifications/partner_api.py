@@ -39,6 +39,7 @@ from alamal_runtime.paging import (
     decode_cursor,
     encode_cursor,
 )
+from alamal_runtime.store import UnitOfWork
 
 router = APIRouter(prefix="/partner/v1", tags=["partner"])
 log = structlog.get_logger(__name__)
@@ -220,7 +221,8 @@ async def report_status(
 ) -> StatusAccepted:
     """Report accepted / declined / closed; 409 if it does not follow the current status."""
     now = datetime.now(UTC)
-    async with services.store.transaction() as uow:
+
+    async def work(uow: UnitOfWork) -> ReferralView:
         view = await _own_referral(uow, str(referral_id), partner_id)
         try:
             check_transition(view, body.status)
@@ -253,5 +255,9 @@ async def report_status(
             ),
             source=SOURCE,
         )
+        return view
+
+    # Re-run after a transient conflict (the same referral reported twice at once).
+    view = await services.store.with_transaction(work)
     log.info("partner_status_reported", referral_id=view.referral_id, status=body.status.value)
     return StatusAccepted(referral_id=view.referral_id, status=body.status)

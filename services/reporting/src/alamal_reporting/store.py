@@ -18,9 +18,6 @@ from alamal_reporting.domain.facts import (
 from alamal_reporting.domain.model import Snapshot
 from alamal_runtime.store import DuplicateError, Store, UnitOfWork
 
-_SCAN_LIMIT = 2**62
-"""`find` needs a limit; a report reads every fact of a collection."""
-
 type Key = tuple[str, str]
 
 
@@ -71,8 +68,8 @@ async def snapshot(store: Store) -> Snapshot:
     """Every stored fact, by collection and entity id (the reports are computed from these)."""
 
     async def scan(collection: str) -> dict[str, FactDoc]:
-        records = await store.find(collection, limit=_SCAN_LIMIT)
-        return {record.id: record.data for record in records}
+        # Paged by id: no backend is asked for an unbounded (or 64-bit) result at once.
+        return {record.id: record.data async for record in store.scan(collection)}
 
     return Snapshot(
         families=await scan(FAMILIES),

@@ -94,13 +94,20 @@ class EventProcessor:
             )
 
     async def _handle(self, event: CloudEvent[Any]) -> Outcome:
-        async with self._store.transaction() as uow:
+        async def work(uow: UnitOfWork) -> Outcome:
             if not await uow.claim_inbox(self._consumer, event.id):
-                log.info("event_duplicate_ignored")
                 return Outcome.DUPLICATE
             await self._handler(event, uow)
-        log.info("event_handled")
-        return Outcome.HANDLED
+            return Outcome.HANDLED
+
+        # Re-run from the start after a transient conflict (not counted as a failed attempt);
+        # still conflicting at the time limit, it is redelivered like an unavailable store.
+        outcome = await self._store.with_transaction(work)
+        if outcome is Outcome.DUPLICATE:
+            log.info("event_duplicate_ignored")
+        else:
+            log.info("event_handled")
+        return outcome
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> Outcome:
         await self._dead_letters.send(

@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed outbox messages in commit order, then marks them sent."""
+"""The outbox relay: publishes committed outbox messages (in commit order per key), then marks
+them sent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from opentelemetry import propagate, trace
 
-from alamal_runtime.store import OutboxMessage, Store
+from alamal_runtime.store import OutboxMessage, OutboxRecord, Store
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,7 @@ class OutboxRelay:
     async def drain_once(self) -> int:
         """Publish one batch of pending messages in order; return how many were published."""
         records = await self._store.outbox_pending(self._batch_size)
-        sent: list[int] = []
+        sent: list[OutboxRecord] = []
         try:
             for record in records:
                 context = propagate.extract(dict(record.message.trace_carrier))
@@ -64,7 +65,7 @@ class OutboxRelay:
                     },
                 ):
                     await self._publish(record.message)
-                sent.append(record.seq)
+                sent.append(record)
         finally:
             # Mark what did go out even when a later publish failed, so it is not re-sent.
             if sent:

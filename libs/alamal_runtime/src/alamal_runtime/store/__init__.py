@@ -10,7 +10,9 @@ from alamal_runtime.store.base import (
     StaleWriteError,
     Store,
     StoreError,
+    StoreOperationError,
     StoreUnavailableError,
+    TransientStoreError,
     UnitOfWork,
 )
 from alamal_runtime.store.factory import create_store
@@ -25,7 +27,9 @@ __all__ = [
     "StaleWriteError",
     "Store",
     "StoreError",
+    "StoreOperationError",
     "StoreUnavailableError",
+    "TransientStoreError",
     "UnitOfWork",
     "create_store",
 ]

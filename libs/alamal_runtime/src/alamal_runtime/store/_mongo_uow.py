@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
-from pymongo import ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from alamal_runtime.store._common import (
@@ -18,44 +14,22 @@ from alamal_runtime.store._common import (
     utc_now,
 )
 from alamal_runtime.store._mongo_codec import (
-    COUNTERS,
     INBOX,
     OUTBOX,
-    OUTBOX_COUNTER,
+    Db,
+    Session,
     inbox_doc,
     mapped_errors,
-    outbox_docs,
     record,
 )
 from alamal_runtime.store.base import (
     Doc,
     DuplicateError,
-    OutboxMessage,
     Record,
     Scalar,
     StaleWriteError,
-    StoreUnavailableError,
+    TransientStoreError,
 )
-
-type Db = AsyncDatabase[dict[str, Any]]
-type Session = AsyncClientSession
-
-
-async def store_outbox(db: Db, session: Session, emitted: Sequence[OutboxMessage]) -> None:
-    """Number the emitted messages from the counter and insert them, in the transaction."""
-    counter = await db[COUNTERS].find_one_and_update(
-        {"_id": OUTBOX_COUNTER},
-        {"$inc": {"seq": len(emitted)}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-        session=session,
-    )
-    if counter is None:  # cannot happen: an upsert returning the document after the update
-        raise StoreUnavailableError("the outbox counter could not be incremented")
-    first = int(counter["seq"]) - len(emitted) + 1
-    await db[OUTBOX].insert_many(
-        outbox_docs(emitted, first, utc_now()), ordered=True, session=session
-    )
 
 
 class MongoUnitOfWork(EmittingUnitOfWork):
@@ -157,5 +131,6 @@ class MongoUnitOfWork(EmittingUnitOfWork):
             try:
                 await self._db[INBOX].insert_one(doc, session=self._session)
             except DuplicateKeyError as exc:
-                raise StaleWriteError("event claimed concurrently; retry the unit of work") from exc
+                # Claimed by a unit of work that committed meanwhile: run again, and it sees it.
+                raise TransientStoreError("event claimed concurrently; run again") from exc
         return True

@@ -256,9 +256,12 @@ def find(
     clauses, params = _matching(collection, where)
     if after is not None:
         bound_field, bound = after
-        # BINARY collation: code-point order of UTF-8, as MongoDB compares strings.
-        clauses.append(f"json_type(body, '$.{bound_field}') = 'text'")
-        clauses.append(f"{_path(bound_field)} > ?")
+        if bound_field == ID_FIELD:  # the document id: keyset paging by id
+            clauses.append("id > ?")
+        else:
+            # BINARY collation: code-point order of UTF-8, as MongoDB compares strings.
+            clauses.append(f"json_type(body, '$.{bound_field}') = 'text'")
+            clauses.append(f"{_path(bound_field)} > ?")
         params.append(bound)
     direction = "DESC" if descending else "ASC"
     order = f"id {direction}"

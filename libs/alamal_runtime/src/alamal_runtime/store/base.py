@@ -6,33 +6,72 @@ work writes documents, outbox messages and inbox claims atomically: all or nothi
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 type Doc = dict[str, Any]
 """A JSON-compatible document: str, int, float, bool, None, lists and dicts of those."""
 
 type Scalar = str | int | float | bool | None
 
+TRANSACTION_TIME_LIMIT_SECONDS = 120.0
+"""How long a unit of work keeps being retried after transient conflicts (PyMongo's limit)."""
+_BACKOFF_FIRST = 0.005
+_BACKOFF_MAX = 0.5
+
 
 class StoreError(Exception):
-    """Base class of the errors a store raises on purpose."""
+    """Base class of the errors a store raises on purpose.
+
+    Messages name collections, ids and codes only, never document content. `reason` is a
+    stable code for answers and logs (e.g. an HTTP 503's `reason`).
+    """
+
+    reason: ClassVar[str] = "store_error"
 
 
 class DuplicateError(StoreError):
     """A document with that id already exists in the collection."""
 
+    reason: ClassVar[str] = "duplicate"
+
 
 class StaleWriteError(StoreError):
     """The document changed since it was read (optimistic concurrency) or does not exist."""
 
+    reason: ClassVar[str] = "stale_write"
+
 
 class StoreUnavailableError(StoreError):
     """The store cannot be reached; the caller may retry later."""
+
+    reason: ClassVar[str] = "store_unavailable"
+
+
+class TransientStoreError(StoreUnavailableError):
+    """A concurrent unit of work won a race on a document this one wrote (MongoDB's
+    `TransientTransactionError`): nothing was written, and running the unit of work again from
+    the start is expected to succeed. `Store.with_transaction` does that for you."""
+
+    reason: ClassVar[str] = "store_conflict"
+
+
+class StoreOperationError(StoreError):
+    """The store refused an operation for a reason the backend does not map (a server error)."""
+
+    reason: ClassVar[str] = "store_refused"
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """The server's error code, if it gave one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +100,11 @@ class OutboxMessage:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    """An outbox message as stored, with its position in the store's total order."""
+    """An outbox message as stored, with its position among its key's messages."""
 
     seq: int
+    """Ascending in commit order within one key (SQLite numbers all keys in one total order;
+    MongoDB numbers each key on its own, so seqs repeat across keys)."""
     message: OutboxMessage
     created_at: datetime
 
@@ -162,19 +203,69 @@ class Store(ABC):
 
         `after=(field, value)` keeps only documents whose top-level string `field` is greater
         than `value` (code-point order on both backends): keyset paging on a unique key.
+        `after=("id", doc_id)` pages by the document id.
         """
+
+    async def scan(
+        self,
+        collection: str,
+        where: Mapping[str, Scalar] | None = None,
+        *,
+        page_size: int = 500,
+    ) -> AsyncIterator[Record]:
+        """Every committed document whose fields equal `where`, by id, read page by page."""
+        after: tuple[str, str] | None = None
+        while True:
+            page = await self.find(collection, where, limit=page_size, after=after)
+            for found in page:
+                yield found
+            if len(page) < page_size:
+                return
+            after = ("id", page[-1].id)  # `find`'s name for the document id
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        """Open a unit of work; it commits when the block exits cleanly, else rolls back."""
+        """Open a unit of work; it commits when the block exits cleanly, else rolls back.
+
+        On a transient conflict it raises TransientStoreError (nothing was written); use
+        `with_transaction` to have the unit of work re-run instead.
+        """
+
+    async def with_transaction[T](
+        self,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        time_limit: float = TRANSACTION_TIME_LIMIT_SECONDS,
+    ) -> T:
+        """Run `await work(uow)` in a unit of work and commit; re-run it from the start after a
+        transient conflict, with jittered exponential back-off, until `time_limit` seconds have
+        passed since the first attempt (PyMongo's `with_transaction` semantics). A real
+        conflict (StaleWriteError, DuplicateError) and every other error propagate at once.
+        `work` may run more than once: it must change nothing but the store.
+        """
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                async with self.transaction() as uow:
+                    return await work(uow)
+            except TransientStoreError:
+                attempt += 1
+                # Not a secret: jitter that spreads contending retries apart.
+                pause = random.random() * min(_BACKOFF_FIRST * 1.5**attempt, _BACKOFF_MAX)  # noqa: S311
+                if time.monotonic() + pause - started >= time_limit:
+                    raise
+                await asyncio.sleep(pause)
 
     @abstractmethod
     async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
-        """Unsent outbox messages in the order they were committed (oldest first)."""
+        """Unsent outbox messages, at most `limit`: for each key a prefix of its unsent
+        messages in commit order (never one without those committed before it), keys roughly
+        oldest first. Publish one key's records in the order returned."""
 
     @abstractmethod
-    async def outbox_mark_sent(self, seqs: Sequence[int]) -> None:
-        """Mark outbox messages as published."""
+    async def outbox_mark_sent(self, records: Sequence[OutboxRecord]) -> None:
+        """Mark outbox records (as `outbox_pending` returned them) as published; idempotent."""
 
     @abstractmethod
     async def outbox_backlog(self) -> int:

@@ -3,17 +3,25 @@
 Documents live one collection per document collection (`_id` = id, `_v` = version, fields at top
 level, so indexes and filters work natively). Every unit of work is a multi-document transaction
 (snapshot reads, majority writes), so it needs a replica set or mongos; `open()` refuses a
-standalone server. Outbox messages get their `seq` from a counter incremented in the same
-transaction, so two units of work that emit contend on the counter and commit in `seq` order.
+standalone server. The outbox is numbered per key (see `_mongo_outbox`): units of work on
+different keys share no document and never conflict.
+
+A unit of work that loses a race (MongoDB's `TransientTransactionError`) raises
+TransientStoreError, which `Store.with_transaction` answers by running it again; a commit whose
+outcome is unknown (`UnknownTransactionCommitResult`) is committed again, as PyMongo's
+`with_transaction` does, within the same time limit.
 
 mongoeco (the test server) detects conflicts globally: any commit made while a transaction is
 open fails that transaction. Against mongoeco this store therefore runs its writes one at a time
-within the process, so that tests see the conflicts a real server would report, and no others.
+within the process by default (`serialize_writes=None`), so that tests see the conflicts a real
+server would report, and no others; `serialize_writes=False` lets its transactions overlap (every
+overlap then conflicts and is retried), which is how the retries are tested.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any
@@ -25,6 +33,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from alamal_runtime.store import _mongo_outbox as outbox
 from alamal_runtime.store._common import (
     ID_FIELD,
     check_after,
@@ -34,20 +43,20 @@ from alamal_runtime.store._common import (
     check_limit,
     check_not_nested,
     normalize_filter,
-    utc_now,
 )
 from alamal_runtime.store._mongo_codec import (
-    COUNTERS,
-    OUTBOX,
-    OUTBOX_COUNTER,
+    Db,
+    Session,
+    commit_outcome_unknown,
     is_mongoeco,
     mapped_errors,
-    outbox_record,
     record,
     transactions_supported,
+    wire_limit,
 )
-from alamal_runtime.store._mongo_uow import Db, MongoUnitOfWork, store_outbox
+from alamal_runtime.store._mongo_uow import MongoUnitOfWork
 from alamal_runtime.store.base import (
+    TRANSACTION_TIME_LIMIT_SECONDS,
     OutboxRecord,
     Record,
     Scalar,
@@ -67,9 +76,17 @@ class MongoStore(Store):
     """A service's store in one MongoDB database (replica set, mongos or mongoeco)."""
 
     def __init__(
-        self, url: str, database: str | None = None, *, server_selection_timeout_ms: int = 5000
+        self,
+        url: str,
+        database: str | None = None,
+        *,
+        server_selection_timeout_ms: int = 5000,
+        serialize_writes: bool | None = None,
     ) -> None:
         super().__init__()
+        self.serialize_writes = serialize_writes
+        """Run units of work one at a time in this process: None = only against mongoeco (read
+        at `open()`)."""
         name = database or database_from_url(url)
         if not name:
             raise ValueError("name the MongoDB database in the URL path or the `database` argument")
@@ -79,6 +96,7 @@ class MongoStore(Store):
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._db: Db | None = None
         self._serial: asyncio.Lock | None = None  # only against mongoeco, see the module doc
+        self._mongoeco = False
         self._serial_owner: asyncio.Task[Any] | None = None
 
     @property
@@ -110,18 +128,14 @@ class MongoStore(Store):
                             " --replSet and run rs.initiate()"
                         )
                 db = client.get_database(self._database, write_concern=WriteConcern("majority"))
-                await db[OUTBOX].create_index([("seq", ASCENDING)], unique=True, name="seq")
-                await db[OUTBOX].create_index(
-                    [("sent_at", ASCENDING), ("seq", ASCENDING)], name="pending"
-                )
-                await db[COUNTERS].update_one(
-                    {"_id": OUTBOX_COUNTER}, {"$setOnInsert": {"seq": 0}}, upsert=True
-                )
+                await outbox.prepare_outbox(db)
         except BaseException:
             await client.close()
             raise
         self._client, self._db = client, db
-        self._serial = asyncio.Lock() if is_mongoeco(info) else None
+        self._mongoeco = is_mongoeco(info)
+        serialize = self._mongoeco if self.serialize_writes is None else self.serialize_writes
+        self._serial = asyncio.Lock() if serialize else None
 
     @asynccontextmanager
     async def _serialized(self) -> AsyncIterator[None]:
@@ -186,10 +200,11 @@ class MongoStore(Store):
         past = check_after(after)
         if past is not None:
             field, value = past
+            field = "_id" if field == ID_FIELD else field  # ("id", x): by document id
             query[field] = {**({"$eq": query[field]} if field in query else {}), "$gt": value}
         cursor = db[check_collection(collection)].find(query)
         with mapped_errors():
-            docs = await cursor.sort(sort).limit(check_limit(limit)).to_list()
+            docs = await cursor.sort(sort).limit(wire_limit(check_limit(limit))).to_list()
         return [record(doc) for doc in docs]
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -199,6 +214,7 @@ class MongoStore(Store):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[UnitOfWork]:
         db = self._require_db()
+        started = time.monotonic()
         async with self._serialized():
             session = db.client.start_session()
             try:
@@ -214,13 +230,18 @@ class MongoStore(Store):
                     emitted = uow.finish()
                     with mapped_errors():
                         if emitted:
-                            await store_outbox(db, session, emitted)
-                        await session.commit_transaction()
+                            await outbox.store_outbox(db, session, emitted)
+                        await _commit(session, started)
                 except BaseException:
                     uow.finish()
-                    if session.in_transaction:
-                        with suppress(PyMongoError):
+                    with suppress(PyMongoError):
+                        if session.in_transaction:
                             await session.abort_transaction()
+                        elif self._mongoeco:
+                            # mongoeco keeps a transaction whose commit failed open on the
+                            # session, and PyMongo hands the session to the next operation:
+                            # abort it on the server (MongoDB has already aborted it).
+                            await db.client.admin.command("abortTransaction", session=session)
                     raise
             finally:
                 with suppress(PyMongoError):
@@ -229,27 +250,33 @@ class MongoStore(Store):
             self._notify_outbox_committed()
 
     async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
-        """Unsent outbox messages in `seq` order."""
-        db = self._require_db()
-        cursor = db[OUTBOX].find({"sent_at": None}).sort("seq", ASCENDING)
-        with mapped_errors():
-            docs = await cursor.limit(check_limit(limit)).to_list()
-        return [outbox_record(doc) for doc in docs]
+        """For the keys with the oldest unsent messages, a prefix of each key's, in order."""
+        return await outbox.outbox_pending(self._require_db(), check_limit(limit))
 
-    async def outbox_mark_sent(self, seqs: Sequence[int]) -> None:
-        """Mark outbox messages as published."""
-        if not seqs:
+    async def outbox_mark_sent(self, records: Sequence[OutboxRecord]) -> None:
+        """Mark outbox records (as `outbox_pending` returned them) as published."""
+        if not records:
             return
         db = self._require_db()
         async with self._serialized():
-            with mapped_errors():
-                await db[OUTBOX].update_many(
-                    {"seq": {"$in": list(seqs)}, "sent_at": None},
-                    {"$set": {"sent_at": utc_now()}},
-                )
+            await outbox.outbox_mark_sent(db, records)
 
     async def outbox_backlog(self) -> int:
         """How many outbox messages wait to be published."""
-        db = self._require_db()
-        with mapped_errors():
-            return await db[OUTBOX].count_documents({"sent_at": None})
+        return await outbox.outbox_backlog(self._require_db())
+
+
+async def _commit(session: Session, started: float) -> None:
+    """Commit; commit again while the outcome is unknown, until the time limit has passed.
+
+    Committing again is safe: the server applies a transaction's commit once (the driver sends
+    the retry with majority write concern), so a commit that did succeed is only confirmed.
+    """
+    while True:
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            within = time.monotonic() - started < TRANSACTION_TIME_LIMIT_SECONDS
+            if not (commit_outcome_unknown(exc) and within):
+                raise

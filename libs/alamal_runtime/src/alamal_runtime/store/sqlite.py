@@ -228,11 +228,11 @@ class SqliteStore(Store):
         check_limit(limit)
         return await self._read(lambda c: ops.outbox_pending(c, limit))
 
-    async def outbox_mark_sent(self, seqs: Sequence[int]) -> None:
-        """Mark outbox messages as published."""
-        if not seqs:
+    async def outbox_mark_sent(self, records: Sequence[OutboxRecord]) -> None:
+        """Mark outbox records (as `outbox_pending` returned them) as published."""
+        if not records:
             return
-        batch = list(seqs)
+        batch = [record.seq for record in records]
         async with self._locked():
             await self._write(lambda c: ops.outbox_mark_sent(c, batch, utc_now()))
 

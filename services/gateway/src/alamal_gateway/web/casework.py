@@ -60,7 +60,24 @@ async def _case(request: Request, viewer: Viewer, case_id: uuid.UUID) -> dict[st
     data: dict[str, Any] = (
         await gateway(request).clients.call("cases", "GET", f"/cases/{case_id}", viewer.caller)
     ).data
-    return data
+    return await _named(request, viewer, data)
+
+
+async def _named(request: Request, viewer: Viewer, case: dict[str, Any]) -> dict[str, Any]:
+    """The case with its family's first names, so the form says which family it is for
+    (`family_names` None when intake does not answer or the id is not one of hers)."""
+    names = None
+    if _is_uuid(str(case.get("family_id", ""))):
+        try:
+            family = (
+                await gateway(request).clients.call(
+                    "intake", "GET", f"/families/{case['family_id']}", viewer.caller
+                )
+            ).data
+            names = [m["first_name"] for m in family["members"]]
+        except (ServiceUnavailableError, NotFoundError, ForbiddenError):
+            names = None
+    return {**case, "family_names": names}
 
 
 def _visit_page(
@@ -123,7 +140,9 @@ async def log_visit(request: Request, case_id: uuid.UUID, viewer: CurrentViewer)
         )
     }
     values["topic_codes"] = fields(form, "topic_codes")
-    case = {"id": str(case_id), "family_id": field(form, "family_id")}
+    case = await _named(
+        request, viewer, {"id": str(case_id), "family_id": field(form, "family_id")}
+    )
     errors: dict[str, str] = {}
     try:
         occurred = date.fromisoformat(values["occurred_on"])
@@ -248,7 +267,9 @@ async def propose(request: Request, case_id: uuid.UUID, viewer: CurrentViewer) -
     form = await checked_form(request, viewer)
     values: dict[str, Any] = {name: field(form, name) for name in ("partner_id", "urgency", "note")}
     values["reason_codes"] = fields(form, "reason_codes")
-    case = {"id": str(case_id), "family_id": field(form, "family_id")}
+    case = await _named(
+        request, viewer, {"id": str(case_id), "family_id": field(form, "family_id")}
+    )
     partners = await _partners(request, viewer)
     if partners is None:
         return _referral_page(
