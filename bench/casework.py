@@ -7,6 +7,7 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -50,9 +51,16 @@ async def _open_cases(
     return case_ids
 
 
-async def run_casework(data: Path, visits: int, concurrency: int, families: int = 20) -> None:
+async def run_casework(
+    data: Path,
+    visits: int,
+    concurrency: int,
+    families: int = 20,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+) -> None:
     """Log `visits` visits over `families` cases at `concurrency`; print requests/s, p50, p99."""
-    async with EmbeddedStack(data, base_port=0, ready_timeout=90) as stack:
+    async with EmbeddedStack(data, base_port=0, ready_timeout=90, extra_env=extra_env) as stack:
         user = str(uuid.uuid4())
         private = await asyncio.to_thread(Path(stack.keys.signing).read_text, encoding="ascii")
         token = mint_token(private, user_id=user, role=Role.TRUSTED_PERSON, wijken={"overvecht"})

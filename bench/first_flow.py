@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -46,9 +47,11 @@ async def _case_latency(
         await asyncio.sleep(0.005)
 
 
-async def run_first_flow(data: Path, families: int, concurrency: int) -> None:
+async def run_first_flow(
+    data: Path, families: int, concurrency: int, *, extra_env: Mapping[str, str] | None = None
+) -> None:
     """Start the stack, register `families` families, print throughput and latencies."""
-    async with EmbeddedStack(data, base_port=0, ready_timeout=90) as stack:
+    async with EmbeddedStack(data, base_port=0, ready_timeout=90, extra_env=extra_env) as stack:
         print(f"stack start-up: {stack.startup_seconds:.2f} s")
         user = str(uuid.uuid4())
         private = await asyncio.to_thread(Path(stack.keys.signing).read_text, encoding="ascii")

@@ -27,6 +27,7 @@ from alamal_runtime.auth import Role, generate_keypair, mint_token
 from alamal_runtime.logging import configure_logging
 from alamal_runtime.store import Store
 from alamal_stack.tansu import TansuBroker
+from bench.limits import signed_post_limit
 
 PACED_PER_SECOND = 20
 ADMIN_ID = "00000000-0000-4000-8000-000000000001"
@@ -83,7 +84,7 @@ async def _phase(
     targets: list[_Target],
     count: int,
     interval: float,
-) -> None:
+) -> dict[str, float]:
     """Publish `count` events (`interval` apart), wait for their deliveries, print figures."""
     baseline = len(receiver.received)
     published: dict[str, float] = {}
@@ -111,24 +112,46 @@ async def _phase(
         f"{label}: {len(got)}/{count} delivered to {len(targets)} endpoint(s) in {elapsed:.2f} s"
         f" ({len(got) / elapsed:.0f} deliveries/s), {verified} signatures verified"
     )
+    figures = {"delivered": float(len(got)), "deliveries_per_s": len(got) / elapsed}
     if latencies:
+        figures |= {
+            "published_to_received_p50_ms": _percentile(latencies, 0.5),
+            "published_to_received_p99_ms": _percentile(latencies, 0.99),
+        }
         print(
             f"  published -> received: p50 {_percentile(latencies, 0.5):.0f} ms,"
             f" p99 {_percentile(latencies, 0.99):.0f} ms;"
             f" queued -> received (delivery loop + HTTP): p50 {_percentile(queued, 0.5):.0f} ms,"
             f" p99 {_percentile(queued, 0.99):.0f} ms"
         )
+    return figures
 
 
-async def run_webhooks(data_dir: Path, messages: int, endpoints: int) -> None:
-    """Deliver `messages` webhooks spread over `endpoints` endpoints; print the figures."""
+async def run_webhooks(
+    data_dir: Path, messages: int, endpoints: int, *, paced: bool = True
+) -> dict[str, float]:
+    """Deliver `messages` webhooks spread over `endpoints` endpoints; print and return figures.
+
+    The raw limit is measured first on the same receiver: signed POSTs from one bare httpx
+    client at the endpoints' combined concurrency, with no store and no queue behind them.
+    """
     configure_logging("notifications", "WARNING")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     private, public = generate_keypair()
     token = mint_token(private, user_id=ADMIN_ID, role=Role.ADMIN)
     receiver = Receiver()
     await receiver.start()
+    figures: dict[str, float] = {}
     try:
+        settings = _settings(data_dir, "unused", public)
+        concurrency = settings.per_endpoint_concurrency * endpoints
+        figures["raw_signed_posts_per_s"] = await signed_post_limit(
+            receiver, requests=max(messages, 1000), endpoints=endpoints, concurrency=concurrency
+        )
+        print(
+            f"raw limit: {figures['raw_signed_posts_per_s']:.0f} signed POSTs/s from one httpx"
+            f" client at concurrency {concurrency} to the same receiver"
+        )
         async with (
             TansuBroker() as broker,
             running(_settings(data_dir, broker.bootstrap, public)) as app,
@@ -149,19 +172,24 @@ async def run_webhooks(data_dir: Path, messages: int, endpoints: int) -> None:
                 await receiver.wait_for(targets[0].path, 2, within=60)  # the consumer joined
                 common = {"producer": producer, "receiver": receiver, "targets": targets}
                 store: Store = app.state.store
-                await _phase("burst", store=store, count=messages, interval=0, **common)
-                paced = min(messages, 5 * PACED_PER_SECOND)
-                await _phase(
+                burst = await _phase("burst", store=store, count=messages, interval=0, **common)
+                figures |= {f"burst_{k}": v for k, v in burst.items()}
+                if not paced:
+                    return figures
+                paced_count = min(messages, 5 * PACED_PER_SECOND)
+                paced_figures = await _phase(
                     f"paced {PACED_PER_SECOND}/s",
                     store=store,
-                    count=paced,
+                    count=paced_count,
                     interval=1 / PACED_PER_SECOND,
                     **common,
                 )
+                figures |= {f"paced_{k}": v for k, v in paced_figures.items()}
             finally:
                 await producer.stop()
     finally:
         await receiver.stop()
+    return figures
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from alamal_contracts.topics import (
 )
 from alamal_runtime.auth import Role
 from alamal_stack.kafka_testing import Records, read_topic_until
+from alamal_stack.leak_scan import hits_in_files
 from alamal_stack.runner import EmbeddedStack
 from tests.e2e.conftest import family_body, leaked, token
 
@@ -263,3 +264,8 @@ async def test_the_whole_casework_of_one_family(stack: EmbeddedStack) -> None:
         text = log_file.read_text(encoding="utf-8", errors="replace")
         leaked = [p for p in PLANTED if p in text and not p.isdigit()]
         assert not leaked, f"{log_file.name} logs planted personal values {leaked}"
+    # Every service's store file, its WAL included, holds the planted text sealed only.
+    words = [p for p in PLANTED if not p.isdigit()]
+    stores = list(stack.data_dir.glob("*/*.sqlite3*"))
+    assert {p.name for p in stores} >= {"intake.sqlite3-wal", "cases.sqlite3-wal"}
+    assert hits_in_files(stores, words) == {}

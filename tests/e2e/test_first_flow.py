@@ -150,3 +150,33 @@ async def test_malformed_event_is_dead_lettered_and_consumer_goes_on(
     async with httpx.AsyncClient(timeout=10) as client:
         family_id = await staff.register(client)
         assert len(await wait_for_cases(staff, client, family_id)) == 1
+
+
+async def test_cases_killed_in_the_middle_of_a_batch_leaves_exactly_one_case_each(
+    stack: EmbeddedStack,
+) -> None:
+    """The batch variant: registrations arrive many at a time, so cases handles them in batches
+    of several events per unit of work when it is killed."""
+    staff = Staff(stack)
+    total = 80
+    async with httpx.AsyncClient(timeout=30) as client:
+        families: list[str] = []
+        first_registered = asyncio.Event()
+        limit = asyncio.Semaphore(16)
+
+        async def register() -> None:
+            async with limit:
+                families.append(await staff.register(client))
+                first_registered.set()
+
+        registering = [asyncio.create_task(register()) for _ in range(total)]
+        await first_registered.wait()
+        await wait_for_cases(staff, client, families[0])
+        stack.kill("cases", signal.SIGKILL)
+        in_flight = total - len(families)
+        await stack.restart("cases")
+        await asyncio.gather(*registering)
+        assert in_flight > 0, "the kill should land while registrations were still coming"
+        for family_id in families:
+            cases = await wait_for_cases(staff, client, family_id, within=60)
+            assert len(cases) == 1, f"family {family_id} has {len(cases)} cases"

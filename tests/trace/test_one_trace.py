@@ -91,10 +91,16 @@ class Person:
 
 
 async def drive_the_flow(
-    stack: EmbeddedStack, http: httpx.AsyncClient, traceparent: str, hook_url: str
+    stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    traceparent: str,
+    hook_url: str,
+    *,
+    send_traceparent: str | None = None,
 ) -> tuple[str, str]:
     """Register a family, log a visit, refer to a partner and let notifications deliver;
-    return the family's and the referral's ids."""
+    return the family's and the referral's ids. With `send_traceparent` the referral's steps
+    (propose, approve, send) and what they cause form a trace of their own."""
     intake, cases, notifications = (stack.urls[n] for n in ("intake", "cases", "notifications"))
     admin = Person(stack, Role.ADMIN, None)
     partner = await http.post(
@@ -176,6 +182,9 @@ async def drive_the_flow(
         headers=worker.headers,
     )
     assert consent.status_code == 201, consent.text
+    referring, approving = dict(worker.headers), dict(coordinator.headers)
+    if send_traceparent is not None:
+        referring["traceparent"] = approving["traceparent"] = send_traceparent
 
     async def proposed() -> str | None:
         # 422 on partner_id until cases has projected notifications' partner fact.
@@ -188,7 +197,7 @@ async def drive_the_flow(
                 "reason_codes": ["parenting-support"],
                 "note": PLANTED[4],
             },
-            headers=worker.headers,
+            headers=referring,
         )
         if answer.status_code == 422:
             return None
@@ -198,11 +207,11 @@ async def drive_the_flow(
 
     referral_id = await eventually(proposed)
     referral = f"{cases}/referrals/{referral_id}"
-    approved = await http.post(f"{referral}/approve", headers=coordinator.headers)
+    approved = await http.post(f"{referral}/approve", headers=approving)
     assert approved.status_code == 200, approved.text
 
     async def sent() -> bool | None:
-        answer = await http.post(f"{referral}/send", headers=worker.headers)
+        answer = await http.post(f"{referral}/send", headers=referring)
         return True if answer.status_code == 200 else None  # 409 until consent is projected
 
     await eventually(sent)

@@ -80,13 +80,17 @@ async def services(
                 stack,
                 "intake",
                 create_intake,
-                IntakeSettings(store_url=f"sqlite:///{data}/intake.sqlite3", **common),
+                IntakeSettings(
+                    store_url=f"sqlite:///{data}/intake.sqlite3", data_dir=data / "intake", **common
+                ),
             ),
             "cases": await _start(
                 stack,
                 "cases",
                 create_cases,
-                CasesSettings(store_url=f"sqlite:///{data}/cases.sqlite3", **common),
+                CasesSettings(
+                    store_url=f"sqlite:///{data}/cases.sqlite3", data_dir=data / "cases", **common
+                ),
             ),
         }
 

@@ -80,17 +80,17 @@ def test_a_stack_that_stopped_without_cleaning_up_is_reported_as_down(tmp_path: 
 
 def test_a_damaged_state_file_is_one_line(tmp_path: Path) -> None:
     state_path(tmp_path).write_text("{not json", encoding="utf-8")
-    code, output = run_cli("--data-dir", str(tmp_path), "dead-letters", "list")
+    code, output = run_cli("--data-dir", str(tmp_path), "outbox")
     assert code == 1
     assert "damaged" in one_line(output)
 
 
 def test_a_broker_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
     state(tmp_path, bootstrap=f"127.0.0.1:{free_port()}")
-    code, output = run_cli("--data-dir", str(tmp_path), "dead-letters", "list")
+    code, output = run_cli("--data-dir", str(tmp_path), "lag", "--group", "alamal-cases")
     assert code == 1
     assert "cannot reach Kafka" in one_line(output)
-    code, output = run_cli("--bootstrap", f"127.0.0.1:{free_port()}", "dead-letters", "list")
+    code, output = run_cli("--bootstrap", f"127.0.0.1:{free_port()}", "lag", "--group", "g")
     assert "give --bootstrap" in one_line(output)
 
 
@@ -109,10 +109,10 @@ async def test_the_state_file_is_read_by_default(
     state(tmp_path, bootstrap=kafka_bootstrap)
     monkeypatch.chdir(tmp_path.parent)
     code, output = await asyncio.to_thread(
-        run_cli, "--data-dir", tmp_path.name, "dead-letters", "list", "--service", SERVICE
+        run_cli, "--data-dir", tmp_path.name, "lag", "--group", f"{SERVICE}-nobody", "--all"
     )
     assert code == 0, output
-    assert "dead letters" in output
+    assert "total lag" in output
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:

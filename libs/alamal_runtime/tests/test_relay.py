@@ -20,9 +20,9 @@ from alamal_contracts.envelope import from_kafka, source_for
 from alamal_contracts.events import CaseOpened
 from alamal_runtime.events import emit
 from alamal_runtime.messaging.broker import create_broker
-from alamal_runtime.messaging.relay import OutboxRelay, Publish
+from alamal_runtime.messaging.relay import OutboxRelay, Send, waves
 from alamal_runtime.messaging.topics import ensure_topics
-from alamal_runtime.store import OutboxMessage, Store
+from alamal_runtime.store import OutboxMessage, OutboxRecord, Store
 from alamal_runtime.store.sqlite import SqliteStore
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
 from alamal_stack.kafka_testing import read_exactly
@@ -67,33 +67,52 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await store.close()
 
 
-def kafka_publish(broker: KafkaBroker, topic: str) -> Publish:
-    """Publish outbox messages as the service runtime does, onto this test's own topic."""
+def kafka_publish(broker: KafkaBroker, topic: str) -> Send:
+    """Send outbox messages as the service runtime does, onto this test's own topic."""
 
-    async def publish(message: OutboxMessage) -> None:
-        await broker.publish(
+    async def send(message: OutboxMessage) -> Awaitable[object]:
+        return await broker.publish(
             message.value,
             topic=topic,
             key=message.key.encode("utf-8"),
             headers={name: value.decode("utf-8") for name, value in message.headers},
+            no_confirm=True,
         )
 
-    return publish
+    return send
 
 
 class FlakyPublish:
-    """Fails the given calls (1-based) as a lost broker connection would; records every try."""
+    """Fails the given calls (1-based) as a lost broker connection would: at hand-over, or (with
+    `in_ack`) in the acknowledgement of a message that never reached the broker."""
 
-    def __init__(self, inner: Publish, *, fail_calls: set[int]) -> None:
+    def __init__(self, inner: Send, *, fail_calls: set[int], in_ack: bool = False) -> None:
         self._inner = inner
         self._fail_calls = fail_calls
+        self._in_ack = in_ack
         self.attempts: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
 
-    async def __call__(self, message: OutboxMessage) -> None:
+    async def __call__(self, message: OutboxMessage) -> Awaitable[object]:
         self.attempts.append(message.id)
         if len(self.attempts) in self._fail_calls:
-            raise KafkaConnectionError("broker unreachable (injected)")
-        await self._inner(message)
+            if not self._in_ack:
+                raise KafkaConnectionError("broker unreachable (injected)")
+            failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            failed.set_exception(KafkaConnectionError("not acknowledged (injected)"))
+            return failed
+        ack = await self._inner(message)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+        async def settled() -> object:
+            try:
+                return await ack
+            finally:
+                self.in_flight -= 1
+
+        return asyncio.ensure_future(settled())
 
 
 def case_opened(family_id: str) -> CaseOpened:
@@ -210,6 +229,55 @@ async def test_failed_publishes_are_retried_in_order_without_loss_or_duplicates(
     expected_attempts = [*ids[:first_failure], *[retried] * len(fail_calls), *ids[first_failure:]]
     assert flaky.attempts == expected_attempts
     assert relay.published == len(emitted)
+
+
+async def test_a_failed_acknowledgement_holds_back_the_rest_of_its_key_only(
+    broker: KafkaBroker, kafka_bootstrap: str, topic: str, sqlite_store: SqliteStore
+) -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    # Commit order a1 b1 a2 b2 a3: waves [a1 b1] [a2 b2] [a3]; the ack of b1 (call 2) fails.
+    emitted = await emit_units(sqlite_store, [[a, b], [a, b], [a]])
+    flaky = FlakyPublish(kafka_publish(broker, topic), fail_calls={2}, in_ack=True)
+    relay = OutboxRelay(sqlite_store, flaky, poll_seconds=0.1, max_backoff_seconds=0.4)
+
+    with pytest.raises(KafkaConnectionError):
+        await relay.drain_once()
+    # a1 went out in the same wave and is marked sent; nothing after the failed wave was sent.
+    assert flaky.attempts == [emitted[0].id, emitted[1].id]
+    assert [r.message.id for r in await sqlite_store.outbox_pending()] == [
+        m.id for m in emitted[1:]
+    ]
+    async with running(relay):
+        await wait_until(lambda: backlog_is_empty(sqlite_store), what="an empty outbox", within=10)
+    records = await read_all(kafka_bootstrap, topic, len(emitted))
+    assert ids_by_key(records) == expected_by_key(emitted), "each key in order, none twice"
+
+
+async def test_a_burst_of_many_families_goes_out_without_awaiting_each_ack(
+    broker: KafkaBroker, kafka_bootstrap: str, topic: str, sqlite_store: SqliteStore
+) -> None:
+    families = [str(uuid.uuid4()) for _ in range(50)]
+    emitted = await emit_units(sqlite_store, [families[:25], families[25:], families[:10]])
+    counting = FlakyPublish(kafka_publish(broker, topic), fail_calls=set())
+    relay = OutboxRelay(sqlite_store, counting)
+
+    assert await relay.drain_once() == len(emitted)
+
+    assert counting.most_in_flight == 50, "one wave: every family's first event in flight at once"
+    assert await sqlite_store.outbox_backlog() == 0
+    records = await read_all(kafka_bootstrap, topic, len(emitted))
+    assert ids_by_key(records) == expected_by_key(emitted)
+
+
+def test_waves_hold_one_message_per_key_and_keep_each_keys_order() -> None:
+    def record(seq: int, key: str) -> OutboxRecord:
+        message = OutboxMessage(id=f"e-{seq}", topic="t", key=key, value=b"")
+        return OutboxRecord(seq=seq, message=message, created_at=datetime.now(UTC))
+
+    keys = ["a", "b", "a", "c", "a", "b"]
+    found = waves([record(seq, key) for seq, key in enumerate(keys)])
+    assert [[r.seq for r in wave] for wave in found] == [[0, 1, 3], [2, 5], [4]]
+    assert waves([]) == []
 
 
 async def test_outbox_rows_committed_without_a_relay_are_published_after_a_restart(

@@ -210,3 +210,22 @@ def test_a_store_url_with_credentials_never_shows_in_repr_or_dump(
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in settings.model_dump_json()
     assert "hunter2" in settings.store_url.get_secret_value()
+
+
+@pytest.mark.parametrize(
+    ("profile", "setting", "expected"),
+    [
+        pytest.param("prod", None, 500, id="prod-on-kafka"),
+        pytest.param("dev", None, 20, id="dev-on-tansu"),
+        pytest.param("test", None, 20, id="test-on-tansu"),
+        pytest.param("prod", "50", 50, id="set-explicitly"),
+    ],
+)
+def test_the_consumer_fetch_wait_follows_the_broker_of_the_profile(
+    env: pytest.MonkeyPatch, profile: str, setting: str | None, expected: int
+) -> None:
+    env.setenv(f"{PREFIX}TOKEN_PUBLIC_KEY", generate_keypair()[1])
+    env.setenv(f"{PREFIX}PROFILE", profile)
+    if setting is not None:
+        env.setenv(f"{PREFIX}KAFKA_FETCH_MAX_WAIT_MS", setting)
+    assert PrefixedSettings().fetch_max_wait_ms() == expected

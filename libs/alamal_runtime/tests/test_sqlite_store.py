@@ -53,12 +53,13 @@ async def test_open_creates_parent_directories_and_durable_settings(
     sqlite_store: SqliteStore,
 ) -> None:
     assert await asyncio.to_thread(Path(sqlite_store.path).is_file)
-    pragmas = await sqlite_store._write(
-        lambda c: [
-            c.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
-        ]
-    )
+    async with sqlite_store.transaction():  # the writer connection
+        pragmas = await sqlite_store._write(
+            lambda c: [
+                c.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            ]
+        )
     assert pragmas == ["wal", 2, 1, 5000]  # synchronous 2 = FULL
 
 
@@ -106,7 +107,7 @@ async def test_every_reported_commit_survives_a_sigkill_mid_stream(tmp_path: Pat
 
 async def test_find_uses_the_expression_index(sqlite_store: SqliteStore) -> None:
     await sqlite_store.ensure_index("families", ["wijk"])
-    plan = await sqlite_store._write(
+    plan = await sqlite_store._read(
         lambda c: c.execute(
             "EXPLAIN QUERY PLAN SELECT id FROM documents WHERE collection = ?"
             " AND json_extract(body, '$.wijk') = ? AND json_type(body, '$.wijk') IN ('text')",

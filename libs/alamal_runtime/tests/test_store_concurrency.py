@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable
 
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.store import OutboxMessage, Store, UnitOfWork
@@ -24,13 +25,16 @@ def message(event_id: str, key: str) -> OutboxMessage:
 
 
 class Recorder:
-    """A relay's publish function that records what went out, per key."""
+    """A relay's send function that records what went out, per key (acknowledged at once)."""
 
     def __init__(self) -> None:
         self.published: list[OutboxMessage] = []
 
-    async def __call__(self, sent: OutboxMessage) -> None:
+    async def __call__(self, sent: OutboxMessage) -> Awaitable[object]:
         self.published.append(sent)
+        ack: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        ack.set_result(None)
+        return ack
 
     def by_key(self) -> dict[str, list[str]]:
         keys: dict[str, list[str]] = defaultdict(list)

@@ -217,3 +217,32 @@ async def test_marking_sent_while_a_unit_is_open_does_not_spoil_it(
     await marking
     assert [r.message.id for r in await store.outbox_pending()] == ["e-2"]
     assert await store.get(FAMILIES, "f-1") is not None
+
+
+async def test_a_batch_of_inbox_claims_records_only_what_is_new(store: Store) -> None:
+    async with store.transaction() as uow:
+        assert await uow.claim_inbox("cases", "ev-1")
+    async with store.transaction() as uow:
+        claimed = await uow.claim_inbox_many("cases", ["ev-1", "ev-2", "ev-3", "ev-2"])
+        assert claimed == {"ev-2", "ev-3"}
+        assert await uow.claim_inbox_many("cases", []) == set()
+        assert not await uow.claim_inbox("cases", "ev-3"), "a batch claim counts for single claims"
+        assert await uow.claim_inbox_many("reporting", ["ev-1", "ev-2"]) == {"ev-1", "ev-2"}
+    async with store.transaction() as uow:
+        assert await uow.claim_inbox_many("cases", ["ev-1", "ev-2", "ev-4"]) == {"ev-4"}
+
+
+async def test_a_rolled_back_batch_claim_can_be_claimed_again(store: Store) -> None:
+    ids = [f"ev-{i}" for i in range(600)]  # more than one IN (...) list
+
+    async def failing_unit() -> None:
+        async with store.transaction() as uow:
+            assert await uow.claim_inbox_many("cases", ids) == set(ids)
+            raise DeliberateError
+
+    with pytest.raises(DeliberateError):
+        await failing_unit()
+    async with store.transaction() as uow:
+        assert await uow.claim_inbox_many("cases", ids) == set(ids)
+    async with store.transaction() as uow:
+        assert await uow.claim_inbox_many("cases", [*ids, "ev-new"]) == {"ev-new"}

@@ -146,6 +146,7 @@ async def cases_app(
         kafka_bootstrap=kafka_bootstrap,
         token_public_key=public_pem,
         profile="test",
+        data_dir=store_dir,
         kafka_session_timeout_ms=3000,
         handler_retries=1,
         # One group per test module: Tansu ignores a clean leave, so a later module's app in the

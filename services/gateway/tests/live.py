@@ -115,6 +115,7 @@ async def platform(
     def common(name: str) -> dict[str, Any]:
         return {
             "store_url": f"sqlite:///{tmp}/{name}.sqlite3",
+            "data_dir": tmp / name,  # intake's and cases' dev KEK
             "kafka_bootstrap": kafka_bootstrap,
             "token_public_key": public,
             "profile": "test",

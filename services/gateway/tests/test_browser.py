@@ -6,6 +6,7 @@ visit pages to `artifacts/gateway-metrics.json` (and are printed).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -61,6 +62,32 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embed
         data, base_port=0, ready_timeout=90, extra_env={"GATEWAY_DEMO_USERS": "1"}
     ) as running:
         yield running
+
+
+async def unreadable_record(stack: EmbeddedStack, value: bytes) -> str:
+    """Publish a record no consumer can read to intake's registrations; `topic:part:offset`."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait("intake.family-registered.v1", value=value, key=b"x")
+    finally:
+        await producer.stop()
+    return f"intake.family-registered.v1:{sent.partition}:{sent.offset}"
+
+
+def ops_tool(*args: str) -> str:
+    """What `alamal-ops` prints (run in-process, wide, without colours)."""
+    import io
+
+    from rich.console import Console
+
+    from alamal_ops.cli import main
+
+    out = io.StringIO()
+    assert main(["--no-progress", *args], console=Console(file=out, width=250)) == 0, out.getvalue()
+    return out.getvalue()
 
 
 def demo_passwords(stack: EmbeddedStack) -> dict[str, str]:
@@ -393,6 +420,36 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
         await check(operator, walk, f"{language}-operator")
         await tp.goto(f"{base}/login")
         await check(tp, walk, f"{language}-login")
+
+    # A record nobody can read reaches cases and reporting: each dead-letters it under one name,
+    # the same on this page, in the services' API and in alamal-ops; the operator closes one.
+    letter = await unreadable_record(stack, f'{{"first_name": "{FAMILY["nl"]}"}}'.encode())
+    card = f"li[data-letter='cases:{letter}']"
+    for _ in range(150):
+        await operator.goto(f"{base}/operator")
+        if await operator.locator(f"li[data-letter$=':{letter}']").count() >= 2:
+            break
+        await operator.wait_for_timeout(200)
+    assert await operator.locator(card).get_attribute("data-state") == "open"
+    assert FAMILY["nl"] not in await operator.content()
+    await operator.select_option(f"{card} select[name=reason]", "test-data")
+    await submit(operator, f"{card} form[action$='/resolve'] button")
+    assert "notice=letter-resolved" in operator.url
+    assert await operator.locator(card).get_attribute("data-state") == "resolved"
+    await check(operator, walk, "operator-dead-letters")
+    # A trace id from an error answer: without a trace UI the page says where to look instead.
+    await switch_language(operator, base, "en")
+    await operator.goto(f"{base}/operator")
+    await operator.fill("#trace-id", "ab" * 16)
+    await submit(operator, "form[action='/operator'] button")
+    assert "look the trace id up in the services' logs" in await operator.content()
+    listing = await asyncio.to_thread(
+        ops_tool, "--data-dir", str(stack.data_dir), "dead-letters", "list"
+    )
+    assert f"cases:{letter}" in listing
+    assert f"reporting:{letter}" in listing
+    assert "resolved (test-data)" in listing
+    assert FAMILY["nl"] not in listing
 
     # Page weights and server times (Dutch, the staff's default), as the last note had them.
     for path, name in (("/caseload", "caseload"), ("/agenda", "agenda")):

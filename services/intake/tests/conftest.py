@@ -93,6 +93,7 @@ async def client(
         kafka_session_timeout_ms=3000,
         erasure_confirm_within_seconds=ERASURE_ALERT_SECONDS,
         erasure_check_seconds=0.2,
+        data_dir=store_dir,
     )
     app = create_app(settings, telemetry=setup_telemetry("intake", set_global=False))
     async with (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from pymongo import AsyncMongoClient
 from alamal_intake.app import create_app
 from alamal_intake.settings import IntakeSettings
 from alamal_runtime.auth import Role
+from alamal_runtime.sealing import SealedStore
 from alamal_runtime.store.mongo import MongoStore
 from alamal_runtime.telemetry import setup_telemetry
 from alamal_stack.mongoeco_server import database_url
@@ -35,6 +37,7 @@ async def intake(
     mongoeco_uri: str,
     kafka_bootstrap: str,
     token_keys: tuple[str, str],
+    tmp_path: Path,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, MongoStore]]:
     """Intake in-process on its own database of the session's mongoeco server."""
     database = f"alamal_intake_{uuid.uuid4().hex[:8]}"
@@ -43,9 +46,12 @@ async def intake(
         kafka_bootstrap=kafka_bootstrap,
         token_public_key=token_keys[1],
         profile="test",
+        data_dir=tmp_path,  # the dev KEK
     )
     app = create_app(settings, telemetry=setup_telemetry("intake", set_global=False))
-    store = app.state.store
+    sealed = app.state.store
+    assert isinstance(sealed, SealedStore)  # names sealed on MongoDB too
+    store = sealed.inner
     assert isinstance(store, MongoStore)
     store.serialize_writes = request.param
     async with (

@@ -25,6 +25,7 @@ from alamal_contracts.events import (
 from alamal_contracts.topics import NOTIFICATIONS_FAMILY_ERASED
 from alamal_notifications import messages
 from alamal_notifications import store as repo
+from alamal_notifications.partner_contract import WEBHOOK_MODELS
 from alamal_notifications.privacy import ERASED_COUNTS, ERASURE_REQUESTED
 from alamal_notifications.receiver import Receiver
 from alamal_notifications.testing import Admin, Mint, Producer, escalation, headers_for, path
@@ -125,6 +126,7 @@ async def test_export_then_erasure_tells_the_partner_and_answers_410(
     assert erasure.verifies(endpoint["secret"])
     payload = json.loads(erasure.body)
     assert payload["type"] == ERASURE_REQUESTED
+    WEBHOOK_MODELS[ERASURE_REQUESTED].model_validate(payload)  # the published contract
     assert payload["data"]["referral_id"] == escalated.referral_id
     assert payload["data"]["url"].endswith(referral_url)
 

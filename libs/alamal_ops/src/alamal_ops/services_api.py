@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -75,7 +76,7 @@ async def outbox_backlog(
 ) -> dict[str, int | str]:
     """Each service's outbox backlog, or why it could not be read."""
     result: dict[str, int | str] = {}
-    async with _client(client) as http:
+    async with client_for(client) as http:
         for service, url in urls.items():
             try:
                 response = await http.get(
@@ -95,28 +96,29 @@ async def resend_webhook(
     signer: Signer, url: str, endpoint_id: str, message_id: str
 ) -> dict[str, object]:
     """Ask notifications to send one webhook message again now (admin)."""
-    async with _client(None) as http:
+    async with client_for(None) as http:
         response = await http.post(
             f"{url}/endpoints/{endpoint_id}/messages/{message_id}/resend",
             headers=signer.headers(Role.ADMIN, "notifications"),
         )
-    return _json_or_raise(response)
+    return json_or_raise(response)
 
 
 async def recover_webhooks(
     signer: Signer, url: str, endpoint_id: str, since: datetime
 ) -> dict[str, object]:
     """Ask notifications to queue every failed message since `since` again (admin)."""
-    async with _client(None) as http:
+    async with client_for(None) as http:
         response = await http.post(
             f"{url}/endpoints/{endpoint_id}/recover",
             json={"since": since.isoformat()},
             headers=signer.headers(Role.ADMIN, "notifications"),
         )
-    return _json_or_raise(response)
+    return json_or_raise(response)
 
 
-def _json_or_raise(response: httpx.Response) -> dict[str, object]:
+def json_or_raise(response: httpx.Response) -> dict[str, Any]:
+    """The JSON answer, or OpsError with the status and the service's detail."""
     if response.status_code >= 400:
         detail = (
             response.json().get("detail")
@@ -124,11 +126,13 @@ def _json_or_raise(response: httpx.Response) -> dict[str, object]:
             else None
         )
         raise OpsError(f"HTTP {response.status_code}: {detail if isinstance(detail, str) else ''}")
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
-class _client:  # noqa: N801 - used like a function
+class client_for:  # noqa: N801 - used like a function
+    """The given client, or a new one closed on exit: `async with client_for(None) as http`."""
+
     def __init__(self, given: httpx.AsyncClient | None) -> None:
         self._given = given
         self._own: httpx.AsyncClient | None = None

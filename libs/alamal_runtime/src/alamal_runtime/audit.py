@@ -83,6 +83,35 @@ def entry(
     )
 
 
+PARTNER_ROLE = "partner"
+"""The role recorded for a partner organisation's machine client (not a staff role)."""
+
+
+def partner_entry(
+    partner_id: str,
+    *,
+    action: str,
+    family_id: str | None,
+    outcome: AuditOutcome,
+    reason: str,
+    now: datetime,
+    refusal: str | None = None,
+) -> AccessAudit:
+    """A new audit record for a partner's attempt through the partner API (`user_id` is the
+    partner's id)."""
+    return AccessAudit(
+        id=str(uuid.uuid4()),
+        at=now,
+        user_id=partner_id,
+        role=PARTNER_ROLE,
+        action=action,
+        family_id=family_id,
+        outcome=outcome,
+        reason=reason,
+        refusal=refusal,
+    )
+
+
 async def write_audit(uow: UnitOfWork, record: AccessAudit) -> None:
     """Store an audit record inside a unit of work (the same one as the write it audits)."""
     tag_ids(family_id=record.family_id)  # every access to a family can be found in the traces

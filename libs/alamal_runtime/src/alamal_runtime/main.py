@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable
 
+import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from alamal_runtime.crypto import KeyringError
 from alamal_runtime.logging import configure_logging
 from alamal_runtime.settings import ServiceSettings
+
+EXIT_CONFIG = 78
+"""sysexits' EX_CONFIG: the service refuses to start with the configuration it was given."""
+
+
+def build[S: ServiceSettings](settings: S, create_app: Callable[[S], FastAPI]) -> FastAPI:
+    """Build the app and check its keys; SystemExit(78) with a clear message when refused."""
+    try:
+        app = create_app(settings)
+        runtime = getattr(app.state, "runtime", None)
+        if runtime is not None:
+            asyncio.run(runtime.preflight())
+    except KeyringError as exc:
+        structlog.get_logger(__name__).error("refused_to_start", reason=str(exc))
+        sys.stderr.write(f"{settings.service_name} refuses to start: {exc}\n")
+        raise SystemExit(EXIT_CONFIG) from None
+    return app
 
 
 def serve[S: ServiceSettings](
@@ -17,7 +38,7 @@ def serve[S: ServiceSettings](
     """Read settings from the environment and serve the app until SIGINT/SIGTERM."""
     settings = settings_type()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.Server(uvicorn_config(settings, create_app(settings))).run()
+    uvicorn.Server(uvicorn_config(settings, build(settings, create_app))).run()
 
 
 def uvicorn_config(settings: ServiceSettings, app: FastAPI) -> uvicorn.Config:

@@ -17,7 +17,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
-from alamal_runtime.messaging.dead_letter import DeadLetter, DeadLetterSink, reason_code
+from alamal_runtime.messaging.dead_letter import (
+    DeadLetter,
+    DeadLetterPosition,
+    DeadLetterSink,
+    reason_code,
+)
 from alamal_runtime.store import Store
 
 log = structlog.get_logger(__name__)
@@ -89,9 +94,9 @@ class CountingDeadLetterSink:
             DEAD_LETTERS, unit="{message}", description="Messages sent to a dead-letter topic"
         )
 
-    async def send(self, letter: DeadLetter) -> None:
+    async def send(self, letter: DeadLetter) -> DeadLetterPosition | None:
         """Store the dead letter, then count it."""
-        await self._sink.send(letter)
+        position = await self._sink.send(letter)
         self._counter.add(
             1,
             {
@@ -100,6 +105,7 @@ class CountingDeadLetterSink:
                 "alamal.dead_letter.reason": reason_code(letter.reason),
             },
         )
+        return position
 
 
 class MetricsSampler:

@@ -15,6 +15,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from alamal_contracts.topics import dead_letter_topic
 from alamal_runtime.auth import TokenVerifier
+from alamal_runtime.dead_letters import NotingDeadLetterSink, prepare_dead_letters
+from alamal_runtime.dead_letters_api import KafkaRepublisher, dead_letters_router
 from alamal_runtime.erasure import skip_erased
 from alamal_runtime.http import (
     BodySizeLimit,
@@ -26,11 +28,15 @@ from alamal_runtime.http import (
 )
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
-from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink, LoggingDeadLetterSink
+from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
+from alamal_runtime.openapi import check_strict_numbers, document_errors
+from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
+from alamal_runtime.sealing.keys import keyring_source
+from alamal_runtime.sealing.ops_api import keys_router
 from alamal_runtime.settings import ServiceSettings
 from alamal_runtime.store import OutboxMessage, Store, create_store
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
@@ -78,19 +84,21 @@ class ServiceRuntime:
         publishes: Iterable[str] = (),
         telemetry: Telemetry | None = None,
         metrics_interval_seconds: float = 15.0,
+        sealed: SealSchema | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
+        # Unsealed only when a benchmark asks for it (refused in prod by the settings).
+        self.sealed = None if settings.bench_unsealed else sealed
+        # A service that seals personal data refuses to be built without its KEK (KeyringError).
+        self.store = self._build_store()
         self.telemetry = telemetry or setup_telemetry(service)
-        self.store = create_store(
-            settings.store_url.get_secret_value(), default_database=f"alamal_{service}"
-        )
         self.broker = create_broker(
             settings.kafka_bootstrap, client_id=f"alamal-{service}", telemetry=self.telemetry
         )
         self.dead_letter_topic = dead_letter_topic(service)
         self.dead_letters = CountingDeadLetterSink(
-            LoggingDeadLetterSink(
+            NotingDeadLetterSink(
                 KafkaDeadLetterSink(self.broker, self.dead_letter_topic), self.store
             ),
             self.telemetry.meter_provider,
@@ -116,9 +124,37 @@ class ServiceRuntime:
         )
         self._relay_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
-        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = []
+        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = [prepare_dead_letters]
         self._processors: dict[str, EventProcessor] = {}
         self._subscribed = False
+
+    def _build_store(self) -> Store:
+        store = create_store(
+            self.settings.store_url.get_secret_value(), default_database=f"alamal_{self.service}"
+        )
+        if self.sealed is None:
+            return store
+        return SealedStore(
+            store,
+            keyring=keyring_from_settings(self.settings),
+            schema=self.sealed,
+            service=self.service,
+            keyring_source=keyring_source(self.settings),
+            reload_keyring=lambda: keyring_from_settings(self.settings),
+        )
+
+    @property
+    def sealing_store(self) -> SealedStore | None:
+        """The store as a sealed store, if this service seals personal data."""
+        return self.store if isinstance(self.store, SealedStore) else None
+
+    async def preflight(self) -> None:
+        """Open and close a store of our own: KeyringError now if the KEK does not fit."""
+        if self.sealed is None:
+            return
+        store = self._build_store()
+        await store.open()
+        await store.close()
 
     def on_start(self, hook: Callable[[Store], Awaitable[None]]) -> None:
         """Run `hook(store)` at start-up, after the store is open (e.g. create indexes)."""
@@ -143,12 +179,14 @@ class ServiceRuntime:
         self.metrics.topics.add(topic)
         return processor
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        await self.broker.publish(
+    async def _publish(self, message: OutboxMessage) -> Awaitable[object]:
+        """Hand the message to the producer; the returned future is its acknowledgement."""
+        return await self.broker.publish(
             message.value,
             topic=message.topic,
             key=message.key.encode("utf-8"),
             headers={name: value.decode("utf-8") for name, value in message.headers},
+            no_confirm=True,
         )
 
     async def start(self) -> None:
@@ -168,6 +206,8 @@ class ServiceRuntime:
                 processors=self._processors,
                 group_id=self.consumer_group,
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=self.settings.fetch_max_wait_ms(),
+                tracer=self.telemetry.tracer_provider.get_tracer("alamal.consumer"),
             )
             self._subscribed = True
         await self.broker.start()
@@ -205,10 +245,19 @@ class ServiceRuntime:
         every = [
             health_router({"store": self.store, "broker": _BrokerCheck(self)}),
             ops_router(self.service, self.store),
+            dead_letters_router(self.store, KafkaRepublisher(self.settings.kafka_bootstrap)),
+            *(
+                [keys_router(self.service, self.store)]
+                if isinstance(self.store, SealedStore)
+                else []
+            ),
             *routers,
         ]
         for router in every:
             app.include_router(router)
+        # Refuse lax numbers in request bodies at start-up; list every error status per route.
+        check_strict_numbers(app)
+        document_errors(app)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(CatchUnexpected)
         app.add_middleware(RequestLog)

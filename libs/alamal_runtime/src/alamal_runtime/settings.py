@@ -27,6 +27,14 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = Field(description="host:port[,host:port] of the Kafka brokers")
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    kafka_fetch_max_wait_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=30_000,
+        description="How long a consumer's fetch may wait at the broker for records (default:"
+        " 500 in the prod profile, for Apache Kafka; 20 in dev and test, which run on Tansu:"
+        " Tansu answers a waiting fetch only when the wait is over, not when records arrive)",
+    )
     kafka_consumer_group: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
@@ -41,6 +49,13 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    trace_link: str | None = Field(
+        default=None,
+        pattern=r"^https?://[A-Za-z0-9.:\[\]-]+/[A-Za-z0-9._~/-]*\{trace_id\}[A-Za-z0-9._~/-]*$",
+        description="A trace's page in the trace UI, with `{trace_id}` where its id goes"
+        " (Jaeger: http://host:16686/trace/{trace_id}; the embedded stack's Phoenix sets it);"
+        " the operator page links trace ids to it",
+    )
     forwarded_allow_ips: str = Field(
         default="",
         pattern=r"^[0-9A-Fa-f.:/, ]{0,400}$",
@@ -48,12 +63,40 @@ class ServiceSettings(BaseSettings):
         " X-Forwarded-For/-Proto are believed; empty (the default) trusts no forwarder, so no"
         " client can choose the address it is seen with",
     )
+    data_dir: Path | None = Field(
+        default=None, description="The service's own folder (dev/test: generated keys live there)"
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption keyring: urlsafe-base64 256-bit keys, comma separated;"
+        " the first wraps new data keys, the others still unwrap (rotation)",
+    )
+    kek_file: Path | None = Field(
+        default=None, description="File holding the key-encryption keyring, one key per line"
+    )
+    bench_unsealed: bool = Field(
+        default=False,
+        description="dev/test only, for benchmarks: store personal data unsealed, to measure"
+        " what sealing costs; refused in prod",
+    )
+
+    @model_validator(mode="after")
+    def _never_unsealed_in_prod(self) -> ServiceSettings:
+        if self.bench_unsealed and self.profile == "prod":
+            raise ValueError("BENCH_UNSEALED is for benchmarks only: prod always seals")
+        return self
 
     @model_validator(mode="after")
     def _require_token_key(self) -> ServiceSettings:
         if self.token_public_key is None and self.token_public_key_file is None:
             raise ValueError("set TOKEN_PUBLIC_KEY or TOKEN_PUBLIC_KEY_FILE (gateway's public key)")
         return self
+
+    def fetch_max_wait_ms(self) -> int:
+        """The consumer fetch wait to use (the setting, or the profile's default)."""
+        if self.kafka_fetch_max_wait_ms is not None:
+            return self.kafka_fetch_max_wait_ms
+        return 500 if self.profile == "prod" else 20
 
     def token_public_key_pem(self) -> str:
         """The verification key's PEM text, from the setting or its file."""

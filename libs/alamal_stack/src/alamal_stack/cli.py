@@ -76,6 +76,14 @@ def banner(stack: EmbeddedStack) -> str:
         f"  {'ops':<{width}}  alamal-ops dead-letters list   (finds this stack through "
         f"{_shown(stack.state_file)})",
     ]
+    if stack.trace_ui is not None:
+        rss = stack.trace_ui.rss_bytes()
+        lines.append(
+            f"  {'traces':<{width}}  {stack.trace_ui.url}   (Arize Phoenix, Elastic License 2.0;"
+            f" ready in {stack.trace_ui.startup_seconds or 0:.0f}s"
+            + (f", {rss / 2**20:.0f} MiB" if rss else "")
+            + ")"
+        )
     if "gateway" in stack.urls:
         demo = stack.data_dir / "gateway" / "demo-users.txt"
         lines.append(
@@ -109,6 +117,12 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
+    run.add_argument(
+        "--traces",
+        action="store_true",
+        help="also start a trace UI (Arize Phoenix, installed on first use into "
+        "tools/trace-ui/.venv) that every service exports its spans to",
+    )
     run.add_argument(
         "--demo",
         action="store_true",
@@ -158,5 +172,6 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         partitions=args.partitions,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
+        trace_ui=args.traces,
     )
     return asyncio.run(serve(stack, follow=args.follow))

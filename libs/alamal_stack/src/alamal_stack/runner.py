@@ -28,6 +28,7 @@ from alamal_stack.service_process import ManagedService
 from alamal_stack.services import SERVICES, ServiceSpec, service_env
 from alamal_stack.tansu import TansuBroker, create_topics
 from alamal_stack.topics import platform_topics
+from alamal_stack.trace_ui import TraceUI
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +68,7 @@ class EmbeddedStack:
         stop_grace: float = 10.0,
         supervise: bool = False,
         restart_policy: RestartPolicy | None = None,
+        trace_ui: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.specs = tuple(SERVICES if services is None else services)
@@ -89,6 +91,9 @@ class EmbeddedStack:
         self._restarts: dict[str, list[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._state_written = False
+        self.trace_ui: TraceUI | None = (
+            TraceUI(self.data_dir / "trace-ui", log_dir=self.logs_dir) if trace_ui else None
+        )
 
     @property
     def logs_dir(self) -> Path:
@@ -109,6 +114,7 @@ class EmbeddedStack:
             services={n: ServiceState(url=s.url, pid=s.pid) for n, s in self._services.items()},
             data_dir=str(self.data_dir),
             signing_key=str(self.keys.signing),
+            trace_ui=self.trace_ui.url if self.trace_ui is not None else None,
         )
 
     @property
@@ -140,6 +146,8 @@ class EmbeddedStack:
         try:
             self._keys = await asyncio.to_thread(ensure_token_keys, self.data_dir)
             await self.broker.start_async()
+            if self.trace_ui is not None:
+                await self.trace_ui.start()
             topics = self._topics if self._topics is not None else platform_topics(self.specs)
             await create_topics(self.bootstrap, topics, self.partitions)
             ports = {
@@ -158,6 +166,12 @@ class EmbeddedStack:
         log.info("stack.ready", seconds=round(self.startup_seconds, 2), services=len(self.specs))
         if self._supervise_enabled:
             self._spawn_task(self._supervise())
+
+    def _trace_env(self, spec: ServiceSpec) -> dict[str, str]:
+        if self.trace_ui is None:
+            return {}
+        link = self.trace_ui.trace_link("{trace_id}")
+        return self.trace_ui.service_env() | {f"{spec.env_prefix}TRACE_LINK": link}
 
     def _refuse_a_second_stack(self) -> None:
         try:
@@ -189,7 +203,7 @@ class EmbeddedStack:
         return ManagedService(
             spec,
             port=port,
-            env=env | self._extra_env,
+            env=env | self._trace_env(spec) | self._extra_env,
             log_path=log_path,
             ready_timeout=self._ready_timeout,
             stop_grace=self._stop_grace,
@@ -228,6 +242,8 @@ class EmbeddedStack:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(svc.stop() for svc in self._services.values()))
+        if self.trace_ui is not None:
+            await self.trace_ui.stop()
         await self.broker.stop_async()
 
     async def __aenter__(self) -> Self:

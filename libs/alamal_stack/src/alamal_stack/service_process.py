@@ -68,6 +68,9 @@ class ManagedService:
         await self._terminate()  # reap whatever is left of a killed predecessor
         ensure_port_free(self.port, self.name)
         self._spawn()
+        # Let the other services of a parallel start spawn before this one builds its probe
+        # client (that takes a while on a loaded machine and would stagger their start).
+        await asyncio.sleep(0)
         try:
             await self._wait_ready()
         except BaseException:
@@ -95,7 +98,8 @@ class ManagedService:
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
-        async with httpx.AsyncClient(timeout=1.0) as client:
+        # A plain-HTTP probe of 127.0.0.1: no CA bundle to load, no proxy from the environment.
+        async with httpx.AsyncClient(timeout=1.0, verify=False, trust_env=False) as client:  # noqa: S501
             while True:
                 if (code := self.exit_code()) is not None:
                     raise StackError(self._failure(f"exited with code {code} before it was ready"))

@@ -16,6 +16,7 @@ from alamal_cases import (
     privacy_api,
     referral_store,
     referrals_api,
+    sealing,
     store,
     timeline_api,
     visits_api,
@@ -57,6 +58,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             CASES_FAMILY_ERASED,
         ],
         telemetry=telemetry,
+        sealed=sealing.SEALED,
     )
     runtime.on_start(store.prepare)
     runtime.on_start(referral_store.prepare)

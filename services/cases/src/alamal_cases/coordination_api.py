@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from alamal_cases import coordination_store, store
 from alamal_cases.api import CaseloadEntryOut
+from alamal_cases.audit import list_refusals, record_shown
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import Case, local_today
 from alamal_cases.domain.agenda import agenda
@@ -28,9 +29,6 @@ from alamal_contracts.codes import PartnerKind, Urgency, Wijk
 from alamal_runtime.audit import (
     DEFAULT_REASON,
     AccessReason,
-    AuditOutcome,
-    entry,
-    write_audit,
 )
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem
@@ -53,23 +51,7 @@ async def audit_families(
     store_: Store, principal: Principal, action: ListAction, family_ids: Iterable[str], reason: str
 ) -> None:
     """One audit record per family a list showed, in one unit of work (none when empty)."""
-    unique = sorted(set(family_ids))
-    if not unique:
-        return
-    now = datetime.now(UTC)
-    async with store_.transaction() as uow:
-        for family_id in unique:
-            await write_audit(
-                uow,
-                entry(
-                    principal,
-                    action=action.value,
-                    family_id=family_id,
-                    outcome=AuditOutcome.ALLOWED,
-                    reason=reason,
-                    now=now,
-                ),
-            )
+    await record_shown(store_, principal, action.value, family_ids, reason)
 
 
 class ApprovalOut(BaseModel):
@@ -97,9 +79,10 @@ async def approvals(
 ) -> list[ApprovalOut]:
     """Referrals proposed on open cases in the coordinator's wijken, most urgent and oldest
     first (403 for other roles, and for a wijk outside hers)."""
-    if principal.role is not Role.COORDINATOR:
-        raise HTTPProblem(403, "the approvals inbox is for coordinators")
-    cases = {c.id: c for c in await cases_in_scope(store_, principal, wijk)}
+    async with list_refusals(store_, principal, ListAction.READ_APPROVALS.value, reason):
+        if principal.role is not Role.COORDINATOR:
+            raise HTTPProblem(403, "the approvals inbox is for coordinators")
+        cases = {c.id: c for c in await cases_in_scope(store_, principal, wijk)}
     waiting = [
         (r, cases[r.case_id])
         for r in await coordination_store.referrals_in_state(store_, ReferralState.PROPOSED)
@@ -163,7 +146,8 @@ async def read_agenda(
 ) -> list[AgendaItemOut]:
     """Follow-ups due within `days` (overdue ones first by date): a trusted person's own, or
     for a coordinator one trusted person's in her wijken (all of her wijken without one)."""
-    cases = await _holders_cases(store_, principal, trusted_person_id)
+    async with list_refusals(store_, principal, ListAction.READ_AGENDA.value, reason):
+        cases = await _holders_cases(store_, principal, trusted_person_id)
     visits = await store.visits_of_cases(store_, cases)
     items = agenda(cases, visits, local_today(datetime.now(UTC)), days=days)
     await audit_families(
@@ -181,7 +165,8 @@ async def read_holders_caseload(
 ) -> list[CaseloadEntryOut]:
     """One trusted person's open cases (overdue first) in the coordinator's wijken; a
     trusted person may ask for her own only."""
-    cases = await _holders_cases(store_, principal, trusted_person_id)
+    async with list_refusals(store_, principal, ListAction.READ_CASELOAD.value, reason):
+        cases = await _holders_cases(store_, principal, trusted_person_id)
     visits = await store.visits_of_cases(store_, cases)
     entries = caseload(cases, visits, local_today(datetime.now(UTC)))
     await audit_families(

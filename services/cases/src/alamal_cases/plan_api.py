@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from alamal_cases import access, plan_store, store
-from alamal_cases.audit import CasesAction, readable_case
+from alamal_cases.audit import AuditedWrite, CasesAction, readable_case
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import Case, CaseNotOpenError
 from alamal_cases.domain.plan import (
@@ -106,8 +106,11 @@ class PlanOut(BaseModel):
     goals: list[GoalOut]
 
 
-async def _case_for(uow: UnitOfWork, case_id: uuid.UUID, principal: Principal) -> Case:
+async def _case_for(
+    uow: UnitOfWork, case_id: uuid.UUID, principal: Principal, write: AuditedWrite
+) -> Case:
     case = await store.get_case_in(uow, str(case_id))
+    write.about(case)
     if case is None or not access.may_edit_plan(principal, case):
         raise HTTPProblem(404, NOT_FOUND)
     return case
@@ -132,22 +135,29 @@ async def read_plan(
 
 @router.put("/cases/{case_id}/plan/strengths", response_model=StrengthsOut)
 async def write_strengths(
-    case_id: uuid.UUID, body: StrengthsIn, principal: CurrentPrincipal, store_: StoreDep
+    case_id: uuid.UUID,
+    body: StrengthsIn,
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> StrengthsOut:
-    """Replace the family's strengths list; 409 on a closed case."""
-    try:
-        async with store_.transaction() as uow:
-            case = await _case_for(uow, case_id, principal)
-            strengths = set_strengths(
-                case, tuple(body.items), by=principal.user_id, now=datetime.now(UTC)
-            )
-            await plan_store.put_strengths(uow, strengths)
-    except CaseNotOpenError as exc:
-        raise HTTPProblem(409, str(exc)) from None
-    except PlanRejectedError as exc:
-        raise field_error(exc.field, exc.message) from None
-    except StaleWriteError:
-        raise HTTPProblem(409, "the plan changed meanwhile; reload and retry") from None
+    """Replace the family's strengths list; 409 on a closed case. Audited, refusals too."""
+    write = AuditedWrite(store_, principal, CasesAction.WRITE_STRENGTHS, reason)
+    async with write.refusals():
+        try:
+            async with store_.transaction() as uow:
+                case = await _case_for(uow, case_id, principal, write)
+                strengths = set_strengths(
+                    case, tuple(body.items), by=principal.user_id, now=datetime.now(UTC)
+                )
+                await plan_store.put_strengths(uow, strengths)
+                await write.done(uow)
+        except CaseNotOpenError as exc:
+            raise HTTPProblem(409, str(exc)) from None
+        except PlanRejectedError as exc:
+            raise field_error(exc.field, exc.message) from None
+        except StaleWriteError:
+            raise HTTPProblem(409, "the plan changed meanwhile; reload and retry") from None
     return StrengthsOut.of(strengths)
 
 
@@ -158,27 +168,31 @@ async def create_goal(
     principal: CurrentPrincipal,
     store_: StoreDep,
     response: Response,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> GoalOut:
-    """Set a new goal (emits `cases.goal-updated.v1`); 409 on a closed case."""
+    """Set a new goal (emits `cases.goal-updated.v1`); 409 on a closed case. Audited."""
     existing = await plan_store.count_goals(store_, str(case_id))
-    try:
-        async with store_.transaction() as uow:
-            case = await _case_for(uow, case_id, principal)
-            goal, event = add_goal(
-                case,
-                goal_id=str(uuid.uuid4()),
-                area=body.area,
-                description=body.description,
-                existing_goals=existing,
-                by=principal.user_id,
-                now=datetime.now(UTC),
-            )
-            await plan_store.add_goal(uow, goal)
-            emit(uow, event, source=SOURCE)
-    except CaseNotOpenError as exc:
-        raise HTTPProblem(409, str(exc)) from None
-    except PlanRejectedError as exc:
-        raise field_error(exc.field, exc.message) from None
+    write = AuditedWrite(store_, principal, CasesAction.SET_GOAL, reason)
+    async with write.refusals():
+        try:
+            async with store_.transaction() as uow:
+                case = await _case_for(uow, case_id, principal, write)
+                goal, event = add_goal(
+                    case,
+                    goal_id=str(uuid.uuid4()),
+                    area=body.area,
+                    description=body.description,
+                    existing_goals=existing,
+                    by=principal.user_id,
+                    now=datetime.now(UTC),
+                )
+                await plan_store.add_goal(uow, goal)
+                emit(uow, event, source=SOURCE)
+                await write.done(uow)
+        except CaseNotOpenError as exc:
+            raise HTTPProblem(409, str(exc)) from None
+        except PlanRejectedError as exc:
+            raise field_error(exc.field, exc.message) from None
     log.info("goal_set", case_id=goal.case_id, goal_id=goal.id)
     response.headers["Location"] = f"/cases/{goal.case_id}/plan/goals/{goal.id}"
     return GoalOut.of(goal)
@@ -191,30 +205,35 @@ async def change_goal(
     body: GoalChangeIn,
     principal: CurrentPrincipal,
     store_: StoreDep,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> GoalOut:
-    """Change a goal's status and/or add a progress note (emits `cases.goal-updated.v1`)."""
-    try:
-        async with store_.transaction() as uow:
-            case = await _case_for(uow, case_id, principal)
-            found = await plan_store.get_goal_in(uow, str(goal_id))
-            if found is None or found[0].case_id != case.id:
-                raise HTTPProblem(404, "goal not found")
-            goal, version = found
-            changed, event = update_goal(
-                case,
-                goal,
-                status=body.status,
-                note=body.note,
-                by=principal.user_id,
-                now=datetime.now(UTC),
-            )
-            await plan_store.replace_goal(uow, changed, version=version)
-            emit(uow, event, source=SOURCE)
-    except (CaseNotOpenError, GoalTransitionError) as exc:
-        raise HTTPProblem(409, str(exc)) from None
-    except PlanRejectedError as exc:
-        raise field_error(exc.field, exc.message) from None
-    except StaleWriteError:
-        raise HTTPProblem(409, "the goal changed meanwhile; reload and retry") from None
+    """Change a goal's status and/or add a progress note (emits `cases.goal-updated.v1`).
+    Audited, refusals too."""
+    write = AuditedWrite(store_, principal, CasesAction.CHANGE_GOAL, reason)
+    async with write.refusals():
+        try:
+            async with store_.transaction() as uow:
+                case = await _case_for(uow, case_id, principal, write)
+                found = await plan_store.get_goal_in(uow, str(goal_id))
+                if found is None or found[0].case_id != case.id:
+                    raise HTTPProblem(404, "goal not found")
+                goal, version = found
+                changed, event = update_goal(
+                    case,
+                    goal,
+                    status=body.status,
+                    note=body.note,
+                    by=principal.user_id,
+                    now=datetime.now(UTC),
+                )
+                await plan_store.replace_goal(uow, changed, version=version)
+                emit(uow, event, source=SOURCE)
+                await write.done(uow)
+        except (CaseNotOpenError, GoalTransitionError) as exc:
+            raise HTTPProblem(409, str(exc)) from None
+        except PlanRejectedError as exc:
+            raise field_error(exc.field, exc.message) from None
+        except StaleWriteError:
+            raise HTTPProblem(409, "the goal changed meanwhile; reload and retry") from None
     log.info("goal_changed", goal_id=changed.id, status=changed.status.value)
     return GoalOut.of(changed)

@@ -8,10 +8,16 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from alamal_cases import access, store
-from alamal_cases.audit import CasesAction, readable_case
+from alamal_cases.audit import (
+    AuditedWrite,
+    CasesAction,
+    list_refusals,
+    readable_case,
+    record_shown,
+)
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import (
     MAX_NOTE_CHARS,
@@ -53,7 +59,7 @@ class VisitIn(BaseModel):
 
     kind: VisitKind
     occurred_on: date
-    duration_minutes: int = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
+    duration_minutes: StrictInt = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
     topic_codes: list[TopicCode] = Field(default_factory=list, max_length=len(TopicCode))
     strengths_observed: list[Strength] = Field(default_factory=list, max_length=MAX_STRENGTHS)
     private_note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
@@ -114,11 +120,15 @@ async def create_visit(
     principal: CurrentPrincipal,
     store_: StoreDep,
     response: Response,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> VisitOut:
-    """Log a contact on a case in scope; 404 outside it, 409 when the case is closed."""
+    """Log a contact on a case in scope; 404 outside it, 409 when the case is closed. Audited,
+    refusals too."""
+    write = AuditedWrite(store_, principal, CasesAction.LOG_VISIT, reason)
 
     async def work(uow: UnitOfWork) -> Visit:
         case = await store.get_case_in(uow, str(case_id))
+        write.about(case)
         if case is None or not access.may_log_visit(principal, case):
             raise HTTPProblem(404, NOT_FOUND)
         try:
@@ -135,10 +145,12 @@ async def create_visit(
             raise field_error(exc.field, exc.message) from None
         await store.add_visit(uow, visit)
         emit(uow, logged, source=SOURCE)
+        await write.done(uow)
         return visit
 
-    # Re-run after a transient conflict (two visits on one case at the same moment).
-    visit = await store_.with_transaction(work)
+    async with write.refusals():
+        # Re-run after a transient conflict (two visits on one case at the same moment).
+        visit = await store_.with_transaction(work)
     log.info("visit_logged", case_id=visit.case_id, visit_id=visit.id)
     response.headers["Location"] = f"/cases/{visit.case_id}/visits/{visit.id}"
     return VisitOut.of(visit)
@@ -192,13 +204,21 @@ async def read_visit(
 
 @router.get("/follow-ups/overdue", response_model=list[OverdueOut], tags=["visits"])
 async def list_overdue(
-    principal: CurrentPrincipal, store_: StoreDep, wijk: Wijk | None = None
+    principal: CurrentPrincipal,
+    store_: StoreDep,
+    wijk: Wijk | None = None,
+    reason: AccessReason = DEFAULT_REASON,
 ) -> list[OverdueOut]:
-    """Overdue follow-ups on open cases: a trusted person's own, or a coordinator's wijken."""
-    cases = await cases_in_scope(store_, principal, wijk)
+    """Overdue follow-ups on open cases: a trusted person's own, or a coordinator's wijken.
+    Audited per family shown; a refusal once."""
+    action = CasesAction.READ_OVERDUE.value
+    async with list_refusals(store_, principal, action, reason):
+        cases = await cases_in_scope(store_, principal, wijk)
     visits = await store.visits_of_cases(store_, cases)
     today = local_today(datetime.now(UTC))
-    return [OverdueOut.of(o) for o in overdue_follow_ups(visits, today)]
+    overdue = overdue_follow_ups(visits, today)
+    await record_shown(store_, principal, action, (o.family_id for o in overdue), reason)
+    return [OverdueOut.of(o) for o in overdue]
 
 
 async def cases_in_scope(store_: Store, principal: Principal, wijk: Wijk | None) -> list[Case]:

@@ -43,6 +43,7 @@ def create_app(settings: IntakeSettings, *, telemetry: Telemetry | None = None) 
         service="intake",
         publishes=[FAMILY_REGISTERED, CONSENT_CHANGED, FAMILY_REASSIGNED, FAMILY_ERASURE_REQUESTED],
         telemetry=telemetry,
+        sealed=store.SEALED,
     )
     runtime.on_start(store.prepare)
     runtime.on_start(audit.prepare_audit)

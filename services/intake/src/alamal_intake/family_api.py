@@ -18,10 +18,10 @@ from alamal_intake.domain import Family, update_family
 from alamal_intake.family_schemas import FamilySummaryOut, SearchOut, UpdateFamilyIn
 from alamal_intake.schemas import FamilyOut
 from alamal_intake.search import BadCursorError, decode_cursor, paginate
-from alamal_intake.store import families_where, load_family, replace_family
+from alamal_intake.store import load_family, replace_family, search_candidates
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem
-from alamal_runtime.store import StaleWriteError, Store
+from alamal_runtime.store import Doc, StaleWriteError, Store
 
 router = APIRouter(prefix="/families", tags=["families"])
 
@@ -167,10 +167,16 @@ async def search(
             ),
         )
         raise HTTPProblem(403, "the filters reach outside your families or wijken")
-    scope = [f for where in queries for f in await families_where(store, where)]
     wanted = str(trusted_person_id) if trusted_person_id else None
-    scope = [f for f in scope if _in_filters(f, wijk=wijk, trusted_person_id=wanted)]
-    page = paginate(scope, name=name, after=after, limit=limit)
+    candidates = await search_candidates(
+        store,
+        queries,
+        keep=lambda doc: _in_filters(doc, wijk=wijk, trusted_person_id=wanted),
+        name=name,
+        after=after,
+        limit=limit,
+    )
+    page = paginate(candidates, name=name, after=after, limit=limit)
     if page.families:
         now = datetime.now(UTC)
         async with store.transaction() as uow:
@@ -208,10 +214,11 @@ def _scope_queries(
     return None
 
 
-def _in_filters(family: Family, *, wijk: Wijk | None, trusted_person_id: str | None) -> bool:
-    if wijk is not None and family.wijk is not wijk:
+def _in_filters(doc: Doc, *, wijk: Wijk | None, trusted_person_id: str | None) -> bool:
+    """Whether a stored family (its plaintext fields) passes the wijk and person filters."""
+    if wijk is not None and doc["wijk"] != wijk.value:
         return False
     return trusted_person_id is None or trusted_person_id in (
-        family.trusted_person_id,
-        family.father_trusted_person_id,
+        doc["trusted_person_id"],
+        doc.get("father_trusted_person_id"),
     )

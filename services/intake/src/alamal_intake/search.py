@@ -1,9 +1,10 @@
 """Family search: name matching and cursor pagination over a caller's scope. Pure: no I/O.
 
-The store filters by equality on indexed top-level fields only, so the route reads the
-caller's whole scope (per wijk or per trusted person, up to `store.SCAN_LIMIT` families each)
-and this module filters names and pages in memory. That is fine for one coordinator's wijken
-(hundreds of families); a larger scope needs a name index in the store.
+Names are sealed at rest. The store narrows the caller's scope (per wijk or per trusted
+person, up to `store.SCAN_LIMIT` families each) by the keyed blind index of name fragments
+without reading a name, opens only the candidates, and this module checks each candidate's
+names (the index allows false positives) and cuts a page. Matching ignores case, accents and
+runs of white space (`Ozdemir` finds `Özdemir`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alamal_intake.domain import Family
+from alamal_runtime.sealing import contains
 
 type Position = tuple[datetime, str]
 """Where a page ends: (registered_at, id), the order results are listed in."""
@@ -45,11 +47,10 @@ def decode_cursor(cursor: str) -> Position:
 
 
 def name_matches(family: Family, fragment: str) -> bool:
-    """True if any member's first name or surname contains `fragment`, ignoring case."""
-    needle = fragment.casefold()
+    """True if any member's first name or surname contains `fragment` (case and accents aside)."""
     return any(
-        needle in m.first_name.casefold()
-        or (m.surname is not None and needle in m.surname.casefold())
+        contains(m.first_name, fragment)
+        or (m.surname is not None and contains(m.surname, fragment))
         for m in family.members
     )
 

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
 from alamal_intake.domain import Address, Assignment, Consent, ConsentBasis, Family, Member
+from alamal_runtime.sealing import (
+    BlindIndexSpec,
+    FamilyIsId,
+    SealedCollection,
+    SealedStore,
+    SealSchema,
+)
 from alamal_runtime.store import Doc, Record, Store, UnitOfWork
 
 FAMILIES = "families"
+NAME_INDEX = "name_index"
+
+
+def member_names(doc: Doc) -> Iterator[str]:
+    """Every member's first name and surname in a family document (what name search finds)."""
+    for member in doc.get("members") or ():
+        yield member["first_name"]
+        if member.get("surname"):
+            yield member["surname"]
+
+
+SEALED: SealSchema = {
+    FAMILIES: SealedCollection(
+        fields=("members", "address", "phone", "notes"),
+        family=FamilyIsId(),
+        index=BlindIndexSpec(field=NAME_INDEX, texts=member_names),
+    )
+}
+"""Intake's personal data, sealed at rest with the family's key; names searchable blindly."""
 
 
 def family_to_doc(family: Family) -> Doc:
@@ -135,13 +162,52 @@ async def get_family(store: Store, family_id: str) -> Family | None:
 
 
 SCAN_LIMIT = 5000
-"""Most families one scope query reads; search filters names in memory over at most this many."""
+"""Most families one scope query reads; search compares index tokens over at most this many."""
 
 
-async def families_where(store: Store, where: dict[str, str]) -> list[Family]:
-    """Families whose indexed top-level fields equal `where` (up to SCAN_LIMIT)."""
-    records = await store.find(FAMILIES, where, order_by="registered_at", limit=SCAN_LIMIT)
-    return [family_from_record(r) for r in records]
+async def _scope(store: Store, where: dict[str, str]) -> list[Record]:
+    return await store.find(FAMILIES, where, order_by="registered_at", limit=SCAN_LIMIT)
+
+
+async def search_candidates(
+    store: Store,
+    queries: list[dict[str, str]],
+    *,
+    keep: Callable[[Doc], bool],
+    name: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Family]:
+    """Families of the scope `queries` cover that may hold `name`, in (registered_at, id) order.
+
+    Only the keyed blind index is compared (no name is read to search); only the families that
+    pass it are opened. The caller still checks each name (the index allows false positives).
+    Without a name, only the first `limit + 1` families after `after` are opened.
+    """
+    if not isinstance(store, SealedStore):  # only in benchmarks measuring what sealing costs
+        plain = {r.id: r for where in queries for r in await _scope(store, where)}
+        families = sorted(
+            (family_from_record(r) for r in plain.values() if keep(r.data)),
+            key=lambda f: (f.registered_at, f.id),
+        )
+        return [f for f in families if after is None or (f.registered_at, f.id) > after]
+    raw: dict[str, Record] = {}
+    for where in queries:
+        for record in await store.find_sealed(
+            FAMILIES, where, order_by="registered_at", limit=SCAN_LIMIT
+        ):
+            raw[record.id] = record
+    wanted = store.index.query(name) if name else frozenset()
+    positioned = sorted(
+        (datetime.fromisoformat(r.data["registered_at"]), r.id, r)
+        for r in raw.values()
+        if keep(r.data) and wanted <= set(r.data.get(NAME_INDEX) or ())
+    )
+    if after is not None:
+        positioned = [p for p in positioned if (p[0], p[1]) > after]
+    if not name:
+        positioned = positioned[: limit + 1]
+    return [family_from_record(await store.unseal(FAMILIES, r)) for _, _, r in positioned]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alamal_contracts.codes import Code, LegalBasis, ReferralStatus, Urgency
 from alamal_contracts.events import PartnerStatusReported
-from alamal_notifications import credentials, privacy
+from alamal_notifications import credentials, partner_contract, privacy
 from alamal_notifications import store as repo
-from alamal_notifications.deps import ServicesDep
+from alamal_notifications.deps import Services, ServicesDep
 from alamal_notifications.domain.referrals import (
     IllegalStatusError,
     ReferralView,
@@ -30,6 +30,7 @@ from alamal_notifications.domain.referrals import (
 from alamal_notifications.gate import details_shared
 from alamal_notifications.handlers import details_url
 from alamal_notifications.operational import SOURCE
+from alamal_runtime.audit import AuditOutcome, audit, partner_entry, write_audit
 from alamal_runtime.events import emit
 from alamal_runtime.http import HTTPProblem
 from alamal_runtime.paging import (
@@ -41,7 +42,7 @@ from alamal_runtime.paging import (
 )
 from alamal_runtime.store import UnitOfWork
 
-router = APIRouter(prefix="/partner/v1", tags=["partner"])
+router = APIRouter(prefix=partner_contract.PREFIX, tags=["partner"])
 log = structlog.get_logger(__name__)
 _basic = HTTPBasic(auto_error=False, realm="partner")
 NOT_FOUND = "referral not found"
@@ -116,24 +117,70 @@ class StatusAccepted(BaseModel):
     status: ReferralStatus
 
 
+READ_REFERRAL = "partner-read-referral"
+LIST_REFERRALS = "partner-list-referrals"
+REPORT_STATUS = "partner-report-status"
+PARTNER_REASON = "partner-api"
+"""Audit codes of the partner API: every read and report, refusals too, by partner id."""
+
+
 async def _own_referral(uow: repo.Reader, referral_id: str, partner_id: str) -> ReferralView:
     view = await repo.get_referral(uow, referral_id)
     if view is None and await privacy.erased_referral(uow, referral_id) == partner_id:
         # The family was erased (AVG art. 17): the partner was told by webhook to erase too.
-        raise HTTPProblem(410, ERASED)
+        raise RefusedError(410, ERASED, None)
     if view is None or view.partner_id != partner_id or not view.escalated:
-        raise HTTPProblem(404, NOT_FOUND)
+        raise RefusedError(404, NOT_FOUND, None if view is None else view.family_id)
     return view
+
+
+class RefusedError(HTTPProblem):
+    """A refused partner request; carries the family it concerned for the audit."""
+
+    def __init__(self, status_code: int, detail: str, family_id: str | None) -> None:
+        super().__init__(status_code, detail)
+        self.family_id = family_id
+
+
+async def _audit(
+    services: Services,
+    partner_id: str,
+    action: str,
+    family_id: str | None,
+    *,
+    refusal: str | None = None,
+    uow: UnitOfWork | None = None,
+) -> None:
+    record = partner_entry(
+        partner_id,
+        action=action,
+        family_id=family_id,
+        outcome=AuditOutcome.ALLOWED if refusal is None else AuditOutcome.DENIED_OR_MISSING,
+        reason=PARTNER_REASON,
+        now=datetime.now(UTC),
+        refusal=refusal,
+    )
+    if uow is not None:
+        await write_audit(uow, record)
+    else:
+        await audit(services.store, record)
 
 
 @router.get("/referrals/{referral_id}", response_model=PartnerReferralOut)
 async def read_referral(
     referral_id: uuid.UUID, partner_id: PartnerDep, services: ServicesDep
 ) -> PartnerReferralOut:
-    """A referral addressed to the caller, with details only as consent or Meldcode allow."""
+    """A referral addressed to the caller, with details only as consent or Meldcode allow.
+    Audited (by partner id), refusals too."""
     store = services.store
-    view = await _own_referral(store, str(referral_id), partner_id)
+    try:
+        view = await _own_referral(store, str(referral_id), partner_id)
+    except RefusedError as refused:
+        code = "erased" if refused.status_code == 410 else "not-own-referral"
+        await _audit(services, partner_id, READ_REFERRAL, refused.family_id, refusal=code)
+        raise
     shared = await details_shared(store, view)
+    await _audit(services, partner_id, READ_REFERRAL, view.family_id)
     log.info("partner_read_referral", referral_id=view.referral_id, details_shared=shared)
     out = PartnerReferralOut(
         referral_id=view.referral_id,
@@ -211,6 +258,11 @@ async def list_referrals(
         if more and last is not None and last.changed_at is not None
         else None
     )
+    shown = sorted({v.family_id for v in page if v.escalated and v.changed_at is not None})
+    if shown:  # one record per family whose referral the page names
+        async with services.store.transaction() as uow:
+            for family_id in shown:
+                await _audit(services, partner_id, LIST_REFERRALS, family_id, uow=uow)
     log.info("partner_listed_referrals", count=len(results), more=more)
     return ReferralList(results=results, next_cursor=next_cursor)
 
@@ -219,7 +271,8 @@ async def list_referrals(
 async def report_status(
     referral_id: uuid.UUID, body: StatusIn, partner_id: PartnerDep, services: ServicesDep
 ) -> StatusAccepted:
-    """Report accepted / declined / closed; 409 if it does not follow the current status."""
+    """Report accepted / declined / closed; 409 if it does not follow the current status.
+    Audited (by partner id), refusals too."""
     now = datetime.now(UTC)
 
     async def work(uow: UnitOfWork) -> ReferralView:
@@ -227,7 +280,7 @@ async def report_status(
         try:
             check_transition(view, body.status)
         except IllegalStatusError:
-            raise HTTPProblem(409, f"the referral is {view.status}") from None
+            raise RefusedError(409, f"the referral is {view.status}", view.family_id) from None
         # The partner's own report moves the projection at once (a second `accepted` is a 409);
         # cases applies it and echoes it back as cases.referral-updated.v1.
         await repo.put_referral(
@@ -255,9 +308,18 @@ async def report_status(
             ),
             source=SOURCE,
         )
+        await _audit(services, partner_id, REPORT_STATUS, view.family_id, uow=uow)
         return view
 
-    # Re-run after a transient conflict (the same referral reported twice at once).
-    view = await services.store.with_transaction(work)
+    try:
+        # Re-run after a transient conflict (the same referral reported twice at once).
+        view = await services.store.with_transaction(work)
+    except RefusedError as refused:
+        code = {404: "not-own-referral", 410: "erased"}.get(refused.status_code, "status-conflict")
+        await _audit(services, partner_id, REPORT_STATUS, refused.family_id, refusal=code)
+        raise
     log.info("partner_status_reported", referral_id=view.referral_id, status=body.status.value)
     return StatusAccepted(referral_id=view.referral_id, status=body.status)
+
+
+partner_contract.install(router)

@@ -81,6 +81,7 @@ def _table_json(table: Table, period: Period) -> dict[str, Any]:
 async def catalogue(principal: CurrentPrincipal) -> dict[str, list[str]]:
     """The reports and the breakdowns of each that the caller may ask for."""
     report_scope(principal)
+    charts.warm_up()  # the reports are being opened: their charts usually follow
     return {
         report: [
             b

@@ -1,12 +1,15 @@
-"""Bar charts of report tables (matplotlib, Agg, no display), respecting suppression."""
+"""Bar charts of report tables (matplotlib, Agg, no display), respecting suppression.
+
+matplotlib (with numpy, ~50 MiB resident) is imported on the first chart, not at start-up: most
+reporting processes never draw one. Opening the reports starts the import in the background
+(`warm_up`), so the first charts do not pay for it (seconds on a loaded machine).
+"""
 
 from __future__ import annotations
 
 import io
+import threading
 from typing import Final, Literal
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from alamal_reporting.domain.suppression import SUPPRESSED
 from alamal_reporting.domain.tables import Table
@@ -16,6 +19,26 @@ HEIGHT_PX: Final = 450
 _DPI: Final = 100
 
 type ChartFormat = Literal["png", "svg"]
+
+_warming = threading.Lock()
+_warmed = False
+
+
+def _import_matplotlib() -> None:
+    from matplotlib import figure
+    from matplotlib.backends import backend_agg  # loaded here, see above
+
+    del backend_agg, figure
+
+
+def warm_up() -> None:
+    """Import matplotlib in a background thread, once; charts are likely to follow."""
+    global _warmed
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+    threading.Thread(target=_import_matplotlib, name="charts-warm-up", daemon=True).start()
 
 
 def bars(table: Table) -> list[tuple[str, float, str]]:
@@ -32,6 +55,9 @@ def bars(table: Table) -> list[tuple[str, float, str]]:
 
 def bar_chart(table: Table, *, title: str, fmt: ChartFormat = "png") -> bytes:
     """The table's first column as bars; a suppressed bar is left out and marked `<5`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # loaded here, see above
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()

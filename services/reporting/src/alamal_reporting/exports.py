@@ -6,8 +6,6 @@ import csv
 import io
 from collections.abc import Sequence
 
-from openpyxl import Workbook
-
 from alamal_reporting.domain.tables import Cell, Table
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -40,6 +38,8 @@ def to_csv(table: Table) -> str:
 
 def to_xlsx(tables: Sequence[Table]) -> bytes:
     """Tables as one workbook, a sheet per table; counts stay numbers, text is made inert."""
+    from openpyxl import Workbook  # loaded on the first export, not at start
+
     workbook = Workbook()
     default_sheet = workbook.active
     if default_sheet is not None and tables:

@@ -67,12 +67,31 @@ class EventProcessor:
         self._backoff = retry_backoff_seconds
         self._unavailable_pause = unavailable_pause_seconds
 
+    @property
+    def store(self) -> Store:
+        """The store the events change."""
+        return self._store
+
+    @property
+    def consumer(self) -> str:
+        """The name the inbox records handled events under."""
+        return self._consumer
+
+    @property
+    def handler(self) -> Handler:
+        """What runs for each event, inside the unit of work that claimed it."""
+        return self._handler
+
+    async def dead_letter_invalid(self, delivery: Delivery, error: EnvelopeError) -> Outcome:
+        """Dead-letter a record whose envelope or data is invalid, with the reason."""
+        return await self._dead_letter(delivery, f"invalid event: {error}")
+
     async def process(self, delivery: Delivery) -> Outcome:
         """Handle one delivery; raise only when it must be delivered again (store down)."""
         try:
             event = from_kafka(delivery.value, delivery.headers)
         except EnvelopeError as exc:
-            return await self._dead_letter(delivery, f"invalid event: {exc}")
+            return await self.dead_letter_invalid(delivery, exc)
         tag_event_ids(event.data)
         with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
             last_error = ""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from alamal_runtime.store._common import (
     EmittingUnitOfWork,
@@ -30,6 +30,12 @@ from alamal_runtime.store.base import (
     StaleWriteError,
     TransientStoreError,
 )
+
+_DUPLICATE_KEY = 11000
+
+
+def _has_duplicate_key(exc: BulkWriteError) -> bool:
+    return any(e.get("code") == _DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
 
 
 class MongoUnitOfWork(EmittingUnitOfWork):
@@ -134,3 +140,26 @@ class MongoUnitOfWork(EmittingUnitOfWork):
                 # Claimed by a unit of work that committed meanwhile: run again, and it sees it.
                 raise TransientStoreError("event claimed concurrently; run again") from exc
         return True
+
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Record the ids `consumer` has not handled yet (one find, one insert); return them."""
+        self._check()
+        now = utc_now()
+        docs = {d["_id"]: d for d in (inbox_doc(consumer, e, now) for e in event_ids)}
+        if not docs:
+            return set()
+        with mapped_errors():
+            cursor = self._db[INBOX].find(
+                {"_id": {"$in": list(docs)}}, {"_id": 1}, session=self._session
+            )
+            handled = {doc["_id"] for doc in await cursor.to_list()}
+            new = [doc for key, doc in docs.items() if key not in handled]
+            if new:
+                try:
+                    await self._db[INBOX].insert_many(new, ordered=True, session=self._session)
+                except BulkWriteError as exc:
+                    if not _has_duplicate_key(exc):
+                        raise
+                    # Claimed by a unit of work that committed meanwhile: run again, and it sees it.
+                    raise TransientStoreError("event claimed concurrently; run again") from exc
+        return {doc["event_id"] for doc in new}

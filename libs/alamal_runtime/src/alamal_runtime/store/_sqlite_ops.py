@@ -56,6 +56,8 @@ _JSON_TYPES: dict[type, str] = {
     float: "'integer', 'real'",
     str: "'text'",
 }
+# Bound parameters per IN (...) list, well under SQLite's limit of 32766.
+_IN_CHUNK = 500
 # Errors that mean "try again later" rather than a bug in the statement.
 _UNAVAILABLE_CODES = frozenset(
     {
@@ -75,9 +77,16 @@ def is_unavailable(exc: sqlite3.Error) -> bool:
     return code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
 
 
-def connect(path: str, *, busy_timeout_ms: int, read_only: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str, *, busy_timeout_ms: int, read_only: bool = False, check_same_thread: bool = True
+) -> sqlite3.Connection:
     """Open a connection in explicit-transaction mode with durable settings."""
-    conn = sqlite3.connect(path, autocommit=True, timeout=busy_timeout_ms / 1000)
+    conn = sqlite3.connect(
+        path,
+        autocommit=True,
+        timeout=busy_timeout_ms / 1000,
+        check_same_thread=check_same_thread,
+    )
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
@@ -111,30 +120,54 @@ def rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def commit(conn: sqlite3.Connection, emitted: Sequence[OutboxMessage], now: datetime) -> None:
-    """Store the emitted messages in emit order, then commit."""
-    if emitted:
-        rows = [
-            (
-                m.id,
-                m.topic,
-                m.key,
-                m.value,
-                json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in m.headers]),
-                json.dumps(dict(m.trace_carrier)),
-                now.isoformat(),
-            )
-            for m in emitted
-        ]
-        try:
-            conn.executemany(
-                "INSERT INTO outbox (id, topic, key, value, headers, trace_carrier, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateError("an emitted event id is already in the outbox") from exc
+_SAVEPOINT = "unit_of_work"
+
+
+def savepoint(conn: sqlite3.Connection) -> None:
+    """Start a unit of work inside the open transaction."""
+    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+
+
+def release(conn: sqlite3.Connection) -> None:
+    """Keep the unit of work's changes in the transaction."""
+    conn.execute(f"RELEASE {_SAVEPOINT}")
+
+
+def rollback_to_savepoint(conn: sqlite3.Connection) -> None:
+    """Undo the unit of work's changes, leaving the rest of the transaction as it was."""
+    conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+    conn.execute(f"RELEASE {_SAVEPOINT}")
+
+
+def commit(conn: sqlite3.Connection) -> None:
+    """Commit the open transaction (with synchronous=FULL: fsync of the WAL)."""
     conn.execute("COMMIT")
+
+
+def store_outbox(conn: sqlite3.Connection, emitted: Sequence[OutboxMessage], now: datetime) -> None:
+    """Store the emitted messages in emit order."""
+    if not emitted:
+        return
+    rows = [
+        (
+            m.id,
+            m.topic,
+            m.key,
+            m.value,
+            json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in m.headers]),
+            json.dumps(dict(m.trace_carrier)),
+            now.isoformat(),
+        )
+        for m in emitted
+    ]
+    try:
+        conn.executemany(
+            "INSERT INTO outbox (id, topic, key, value, headers, trace_carrier, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateError("an emitted event id is already in the outbox") from exc
 
 
 def _record(row: tuple[str, int, str]) -> Record:
@@ -288,6 +321,29 @@ def claim_inbox(conn: sqlite3.Connection, consumer: str, event_id: str, now: dat
     return cur.rowcount == 1
 
 
+def claim_inbox_many(
+    conn: sqlite3.Connection, consumer: str, event_ids: Sequence[str], now: datetime
+) -> set[str]:
+    """Record the ids not handled yet, in one statement per chunk; return them."""
+    wanted = list(dict.fromkeys(event_ids))
+    handled: set[str] = set()
+    for first in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[first : first + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT event_id FROM inbox WHERE consumer = ? AND event_id IN ({marks})",  # noqa: S608
+            (consumer, *chunk),
+        ).fetchall()
+        handled.update(row[0] for row in rows)
+    claimed = [event_id for event_id in wanted if event_id not in handled]
+    stamp = now.isoformat()
+    conn.executemany(
+        "INSERT INTO inbox (consumer, event_id, handled_at) VALUES (?, ?, ?)",
+        [(consumer, event_id, stamp) for event_id in claimed],
+    )
+    return set(claimed)
+
+
 def outbox_pending(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
     """Unsent messages, oldest first."""
     rows = conn.execute(
@@ -313,17 +369,11 @@ def outbox_pending(conn: sqlite3.Connection, limit: int) -> list[OutboxRecord]:
 
 
 def outbox_mark_sent(conn: sqlite3.Connection, seqs: Sequence[int], now: datetime) -> None:
-    """Mark messages published, in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(
-            "UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL",
-            [(now.isoformat(), seq) for seq in seqs],
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
+    """Mark messages published (inside the caller's transaction)."""
+    conn.executemany(
+        "UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL",
+        [(now.isoformat(), seq) for seq in seqs],
+    )
 
 
 def outbox_backlog(conn: sqlite3.Connection) -> int:

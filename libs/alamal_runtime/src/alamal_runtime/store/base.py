@@ -152,6 +152,11 @@ class UnitOfWork(ABC):
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record that `consumer` handled `event_id`; False if it already had (then do nothing)."""
 
+    @abstractmethod
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Claim a batch at once: record every id `consumer` has not handled yet and return
+        those (an id given twice is claimed once); the others were handled already."""
+
 
 class Store(ABC):
     """A service's own database: one SQLite file or one MongoDB database."""

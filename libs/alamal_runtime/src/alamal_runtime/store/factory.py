@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alamal_runtime.store.base import Store
-from alamal_runtime.store.mongo import MongoStore, database_from_url
 from alamal_runtime.store.sqlite import MEMORY, SqliteStore
 
 _SQLITE_PREFIX = "sqlite:///"
@@ -32,6 +31,9 @@ def create_store(url: str, *, default_database: str) -> Store:
     if scheme == "sqlite":
         return SqliteStore(sqlite_path_from_url(url))
     if scheme in ("mongodb", "mongodb+srv"):
+        # PyMongo (~6 MiB resident) only for a service that uses it.
+        from alamal_runtime.store.mongo import MongoStore, database_from_url
+
         return MongoStore(url, database_from_url(url) or default_database)
     shown = f"{scheme}:" if scheme else "no scheme"
     raise ValueError(
