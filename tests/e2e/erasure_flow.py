@@ -27,8 +27,14 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from alamal_cases.sealing import SEALED as CASES_SEALED
+from alamal_intake.store import SEALED as INTAKE_SEALED
 from alamal_notifications.receiver import Receiver
 from alamal_runtime.auth import Role
+from alamal_runtime.crypto import read_keyring
+from alamal_runtime.sealing import KeyDestroyedError, SealedStore, SealSchema
+from alamal_runtime.sealing.keys import DEV_KEYRING_FILE
+from alamal_runtime.store import Store
 from alamal_stack.runner import EmbeddedStack
 from tests.e2e.conftest import token
 
@@ -408,6 +414,46 @@ async def scan_topics(scan: Scan, bootstrap: str, planted: Iterable[str]) -> Non
         await consumer.stop()
     for topic, data in by_topic.items():
         scan.look(f"topic {topic}", bytes(data), values)
+
+
+SEALING: dict[str, SealSchema] = {"intake": INTAKE_SEALED, "cases": CASES_SEALED}
+"""The services that seal personal data at rest: their stores are also read with their keys."""
+
+
+async def scan_unsealed(
+    scan: Scan,
+    stack: EmbeddedStack,
+    service: str,
+    inner: Store,
+    collections: list[str],
+    planted: Iterable[str],
+) -> int:
+    """Every document of a sealing service's store as the service reads it (its sealed fields
+    opened with its own keyring), so that sealed leftovers are found too; the service must be
+    stopped. Returns how many documents could not be opened (their family key destroyed)."""
+    values = list(planted)
+    keyring_path = stack.data_dir / service / DEV_KEYRING_FILE
+    store = SealedStore(
+        inner,
+        keyring=read_keyring(keyring_path, source=str(keyring_path)),
+        schema=SEALING[service],
+        service=service,
+    )
+    await store.open()
+    unreadable = 0
+    try:
+        for collection in collections:
+            opened: list[Any] = []
+            for record in await store.find_sealed(collection, limit=2**31 - 1):
+                try:
+                    opened.append((await store.unseal(collection, record)).data)
+                except KeyDestroyedError:
+                    unreadable += 1
+            data = json.dumps(opened, ensure_ascii=False).encode()
+            scan.look(f"{service} store, unsealed: {collection}", data, values)
+    finally:
+        await store.close()
+    return unreadable
 
 
 def receiver_log(receiver: Receiver, path: Path) -> None:

@@ -8,13 +8,15 @@ byte the platform keeps, and the scan shown to catch a service that does not do 
    Every service confirms; the partner gets `referral.erasure-requested` and the partner API
    answers 410. Then every byte of every store file (WAL included), every log, every topic,
    the partner API's answers and the webhook receiver's log are scanned: no planted value.
-   A family that was not erased is found by the same scan (the scan does see data).
+   Intake and cases seal personal fields at rest, so their stores are also read document by
+   document with the services' own keys: no planted value there either, while a family that
+   was not erased is found (the scan does see data); the erased family's data key is gone.
 2. Cases is down during an erasure: the request waits (the status page and the operator's
    alert say so) and the scan still finds that family in cases' store; an export asked for
    meanwhile fails naming cases (never a silently partial bundle); once cases is back the
    erasure completes and the scan finds nothing.
 3. Cases is replaced by a build that confirms erasures without erasing: the status says
-   "erased everywhere", but the scan finds the values in cases' store.
+   "erased everywhere", but the scan finds the values in cases' store (read with its keys).
 
 Measured figures go to `artifacts/erasure-e2e.json`.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +36,7 @@ import pytest
 
 from alamal_notifications.receiver import Receiver
 from alamal_runtime.auth import Role
+from alamal_runtime.store.sqlite import SqliteStore
 from alamal_stack.runner import EmbeddedStack
 from tests.e2e.erasure_flow import (
     HOOK,
@@ -48,6 +52,7 @@ from tests.e2e.erasure_flow import (
     register_partner,
     scan_files,
     scan_topics,
+    scan_unsealed,
     seconds_between,
     unzip,
 )
@@ -106,6 +111,19 @@ async def everything_scanned(
     scan.look("webhook receiver log", log.read_bytes(), planted)
     scan_files(scan, stack.data_dir, planted)
     await scan_topics(scan, stack.bootstrap, planted)
+    return scan
+
+
+async def unsealed(stack: EmbeddedStack, services: list[str], values: list[str]) -> Scan:
+    """The stores of stopped sealing services, every document read with the service's keys."""
+    scan = Scan()
+    for service in services:
+        path = stack.data_dir / service / f"{service}.sqlite3"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as raw:
+            rows = raw.execute("SELECT DISTINCT collection FROM documents").fetchall()
+        raw.close()
+        collections = sorted(name for (name,) in rows)
+        await scan_unsealed(scan, stack, service, SqliteStore(path), collections, values)
     return scan
 
 
@@ -191,16 +209,11 @@ async def test_an_erased_family_is_gone_from_every_byte(tmp_path: Path, receiver
         gone = await http.get(details, auth=partner.auth)
         assert gone.status_code == 410
 
-        # Every byte: nothing of the erased family; the other family is found.
-        scan = await everything_scanned(stack, receiver, tmp_path, planted + kept_values(kept))
+        # Every byte: nothing of the erased family (the stores read with their keys follow).
+        scan = await everything_scanned(stack, receiver, tmp_path, planted)
         scan.look("partner API answer", gone.content, planted)
-        erased_hits = {v: w for v, w in scan.hits.items() if v in planted}
-        assert erased_hits == {}
-        assert any("intake.sqlite3" in w for v in kept_values(kept) for w in scan.hits.get(v, []))
-        assert any(
-            "cases.sqlite3" in w for w in scan.hits.get(kept.planted.values["visit_note"], [])
-        )
-        first_scan = dataclasses.replace(scan, hits={})
+        assert scan.hits == {}
+        first_scan = dataclasses.replace(scan)
 
         # 2. Cases is down during an erasure: the request waits, then completes.
         down = await casework(http, stack, Planted())
@@ -232,9 +245,8 @@ async def test_an_erased_family_is_gone_from_every_byte(tmp_path: Path, receiver
         assert refused.status_code == 503
         assert refused.headers["content-type"].startswith("text/html")
         assert "Gaf geen antwoord: Begeleiding</p>" in refused.text  # cases, by its Dutch name
-        waiting = Scan()
-        scan_files(waiting, stack.data_dir, down.planted.values.values())
-        assert any("cases.sqlite3" in w for ws in waiting.hits.values() for w in ws)
+        waiting = await unsealed(stack, ["cases"], kept_values(down))
+        assert waiting.hits, "cases, down, still holds the family it has not erased yet"
         await stack.restart("cases")
 
         async def completed() -> dict[str, Any] | None:
@@ -259,10 +271,22 @@ async def test_an_erased_family_is_gone_from_every_byte(tmp_path: Path, receiver
             return found if found["state"] == "erased" else None
 
         await eventually(all_confirmed, what="the confirmations of a skipping cases")
-        caught = Scan()
-        scan_files(caught, stack.data_dir, skipping.planted.values.values())
+        await stack.services["cases"].stop()
+        caught = await unsealed(stack, ["cases"], kept_values(skipping))
         assert caught.hits, "the scan must find what a skipping service left"
-        assert all("cases" in w for ws in caught.hits.values() for w in ws)
+        assert all(w.startswith("cases store") for ws in caught.hits.values() for w in ws)
+
+        # The sealing stores read with their own keys: nothing of the erased families, and
+        # the family that was not erased is there (the scan does see data).
+        await stack.services["intake"].stop()
+        erased_values = planted + kept_values(down)
+        final = await unsealed(stack, ["intake", "cases"], erased_values + kept_values(kept))
+        assert {v: w for v, w in final.hits.items() if v in erased_values} == {}
+        found_kept = [w for v in kept_values(kept) for w in final.hits.get(v, [])]
+        assert any(w.startswith("intake store, unsealed: families") for w in found_kept)
+        assert any(w.startswith("cases store, unsealed: visits") for w in found_kept)
+        first_scan.bytes_scanned += final.bytes_scanned
+        first_scan.places += final.places
 
     figures = {
         "planted_values": len(planted),

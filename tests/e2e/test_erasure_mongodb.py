@@ -5,9 +5,10 @@ transaction while another commits, whatever the database: one server per service
 keeps that to the conflicts a real replica set would report). A family with a unique value in
 every personal field runs its casework with a referral to a partner; its export (at the
 gateway) holds every planted value; it is erased (four eyes); then every document of every
-database, every log, every topic and the webhook receiver's log are scanned: no planted value,
-while a family that was not erased is found. What MongoDB itself keeps on disk after a delete
-(until compaction) is described in deploy/README.md.
+database, every log, every topic and the webhook receiver's log are scanned: no planted value;
+intake's and cases' databases are also read with their own keys (they seal personal fields):
+no planted value, while a family that was not erased is found. What MongoDB itself keeps on
+disk after a delete (until compaction) is described in deploy/README.md.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from pymongo import AsyncMongoClient
 
 from alamal_notifications.receiver import Receiver
 from alamal_runtime.auth import Role
+from alamal_runtime.store.mongo import MongoStore
 from alamal_stack.mongoeco_server import MongoecoServer
 from alamal_stack.runner import EmbeddedStack
 from alamal_stack.services import SERVICES
 from tests.e2e.erasure_flow import (
+    SEALING,
     GatewaySession,
     Planted,
     Scan,
@@ -41,6 +44,7 @@ from tests.e2e.erasure_flow import (
     register_partner,
     scan_files,
     scan_topics,
+    scan_unsealed,
     seconds_between,
     unzip,
 )
@@ -93,6 +97,16 @@ async def scan_databases(scan: Scan, uri: str, planted: list[str]) -> None:
                 scan.look(f"mongodb {name}.{collection}", data, planted)
     finally:
         await client.close()
+
+
+async def collections_of(uri: str, service: str) -> list[str]:
+    """The document collections of a service's database (not the store's own `_...` ones)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    try:
+        names = await client[f"alamal_{service}"].list_collection_names()
+    finally:
+        await client.close()
+    return sorted(n for n in names if not n.startswith("_"))
 
 
 async def test_an_erased_family_is_gone_from_every_database(
@@ -160,9 +174,22 @@ async def test_an_erased_family_is_gone_from_every_database(
         scan_files(scan, stack.data_dir, planted)
         await scan_topics(scan, stack.bootstrap, planted)
         assert {v: w for v, w in scan.hits.items() if v in planted} == {}
+        # Intake and cases seal personal fields: read their databases with their own keys.
+        for service in SEALING:
+            await stack.services[service].stop()
+            inner = MongoStore(store_urls(mongoeco)[f"{service.upper()}_STORE_URL"])
+            await scan_unsealed(
+                scan,
+                stack,
+                service,
+                inner,
+                await collections_of(mongoeco[service], service),
+                planted + kept_values,
+            )
+        assert {v: w for v, w in scan.hits.items() if v in planted} == {}
         found_kept = [w for v in kept_values for w in scan.hits.get(v, [])]
-        assert any("alamal_intake.families" in w for w in found_kept), found_kept
-        assert any("alamal_cases.visits" in w for w in found_kept), found_kept
+        assert any(w.startswith("intake store, unsealed: families") for w in found_kept)
+        assert any(w.startswith("cases store, unsealed: visits") for w in found_kept)
 
     figures = {
         "planted_values": len(planted),

@@ -4,6 +4,7 @@ erasure with its confirmation, once, with nothing left in the store's bytes (int
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from alamal_contracts.events import CasesFamilyErased, FamilyErasureRequested
 from alamal_contracts.topics import CASES_FAMILY_ERASED
 from alamal_runtime.auth import Role
 from alamal_runtime.erasure import ERASED_FAMILIES
+from alamal_runtime.sealing import DATA_KEYS, SealedStore
 from alamal_runtime.store import Store
 from alamal_runtime.store.sqlite import SqliteStore
 from alamal_stack.kafka_testing import read_topic_until
@@ -104,10 +106,24 @@ async def casework(
     return registered.family_id, case_id
 
 
+async def readable(store: Store, family_id: str) -> str:
+    """Everything the store still holds about the family, its sealed fields opened, as text."""
+    found = [
+        r.data
+        for collection in FAMILY_COLLECTIONS
+        for r in await store.find(collection, {"family_id": family_id}, limit=10_000)
+    ]
+    for case in await store.find("cases", {"family_id": family_id}, limit=10_000):
+        strengths = await store.get("plan_strengths", case.id)
+        found += [] if strengths is None else [strengths.data]
+    return json.dumps(found, ensure_ascii=False)
+
+
 def store_bytes(store: Store) -> bytes:
-    """Every byte of the SQLite file and its WAL."""
-    assert isinstance(store, SqliteStore)
-    path = Path(store.path)
+    """Every byte of the SQLite file and its WAL (sealed fields are ciphertext there)."""
+    inner = store.inner if isinstance(store, SealedStore) else store
+    assert isinstance(inner, SqliteStore)
+    path = Path(inner.path)
     return b"".join(
         p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
     )
@@ -155,7 +171,9 @@ async def test_an_erasure_removes_the_family_from_the_store_and_is_confirmed_onc
     planted, kept = planted_values(), planted_values()
     family_id, case_id = await casework(client, producer, cases_store, trusted, planted)
     kept_id, _ = await casework(client, producer, cases_store, caller(Role.TRUSTED_PERSON), kept)
-    assert all(v.encode() in store_bytes(cases_store) for v in planted.values())
+    before = await readable(cases_store, family_id)
+    assert [v for v in planted.values() if v not in before] == []
+    assert [v for v in planted.values() if v.encode() in store_bytes(cases_store)] == []  # sealed
     request_id = str(uuid.uuid4())
     requested = kafka_record(FamilyErasureRequested(family_id=family_id, request_id=request_id))
     await producer.send(requested)
@@ -183,11 +201,16 @@ async def test_an_erasure_removes_the_family_from_the_store_and_is_confirmed_onc
     assert await cases_store.get("plan_strengths", case_id) is None
     assert await cases_store.find("access_audit", {"family_id": family_id}) == []
     assert await cases_store.get(ERASED_FAMILIES, family_id) is not None
+    key_record = await cases_store.get(DATA_KEYS, family_id)
+    assert key_record is not None
+    assert set(key_record.data) == {"destroyed_at"}  # crypto-shredded: backups stay unreadable
+    assert await readable(cases_store, family_id) == "[]"
     left = store_bytes(cases_store)
     assert [v for v in planted.values() if v.encode() in left] == []
-    # The other family is untouched.
+    # The other family is untouched, still readable with its key.
     assert len(await cases_store.find("visits", {"family_id": kept_id})) == 1
-    assert all(v.encode() in left for v in kept.values())
+    still = await readable(cases_store, kept_id)
+    assert [v for v in kept.values() if v not in still] == []
 
     # A late event about the family does not bring it back.
     await producer.send(

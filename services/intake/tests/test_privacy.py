@@ -29,6 +29,7 @@ from alamal_intake.store import FAMILIES
 from alamal_runtime.audit import ACCESS_AUDIT
 from alamal_runtime.auth import Role
 from alamal_runtime.erasure import ERASED_FAMILIES
+from alamal_runtime.sealing import DATA_KEYS
 from alamal_runtime.store import Store
 from alamal_stack.kafka_testing import read_topic_until
 
@@ -223,6 +224,9 @@ async def test_erasure_needs_a_second_person_then_erases_intake_and_announces_it
     # What stays: the tombstone (ids, codes, dates), the marker, and who approved.
     assert await intake_store.get(FAMILIES, family_id) is None
     assert await intake_store.get(ERASED_FAMILIES, family_id) is not None
+    key_record = await intake_store.get(DATA_KEYS, family_id)
+    assert key_record is not None
+    assert set(key_record.data) == {"destroyed_at"}  # crypto-shredded: backups stay unreadable
     stored = await intake_store.get(ERASURE_REQUESTS, request["id"])
     assert stored is not None
     assert set(stored.data) == {

@@ -5,8 +5,9 @@ data). Events about a marked family are skipped by every consumer from then on, 
 the topics deliver them in: an event that was still on its way (a visit logged on another
 topic just before the erasure) cannot bring the family back. The service's own erasure handler
 deletes what it holds; `forget_family` deletes what the runtime keeps about a family in every
-service: the access audit of the family and the published events of the family that the
-outbox keeps for replay (the store then makes the deletions unrecoverable: see `Store`).
+service: the access audit of the family, the published events of the family that the outbox
+keeps for replay, and, in a service that seals personal data, the family's data key (the store
+then makes the deletions unrecoverable: see `Store`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import ErasureEvent, Event
 from alamal_runtime.audit import ACCESS_AUDIT
 from alamal_runtime.messaging.consumer import Handler
+from alamal_runtime.sealing import SealedUnitOfWork
 from alamal_runtime.store import UnitOfWork
 
 ERASED_FAMILIES = "erased_families"
@@ -47,9 +49,13 @@ async def mark_erased(uow: UnitOfWork, family_id: str, request_id: str, *, now: 
 
 
 async def forget_family(uow: UnitOfWork, family_id: str) -> int:
-    """Delete the family's access audit and its published outbox events; return how many."""
+    """Delete the family's access audit and its published outbox events, and destroy its data
+    key where the service seals personal data (crypto-shredding: every copy of what was sealed
+    with it, backups included, can no longer be read); return how many documents went."""
     audited = await uow.delete_where(ACCESS_AUDIT, {"family_id": family_id})
     published = await uow.delete_published(family_id)
+    if isinstance(uow, SealedUnitOfWork):
+        await uow.destroy_family_key(family_id)
     return audited + published
 
 

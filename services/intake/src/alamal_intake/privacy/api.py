@@ -29,7 +29,7 @@ from alamal_intake.privacy.schemas import (
     RequestErasureIn,
 )
 from alamal_intake.search import paginate
-from alamal_intake.store import families_where, get_family
+from alamal_intake.store import get_family, search_candidates
 from alamal_runtime.auth import Principal, Role
 from alamal_runtime.erasure import ERASED_FAMILIES
 from alamal_runtime.http import CurrentPrincipal, HTTPProblem
@@ -94,8 +94,15 @@ async def find_families(
     await refuse_unless_privacy_officer(
         store, principal, action=AuditAction.PRIVACY_SEARCH, family_id=None, reason=reason
     )
-    everyone = [f for wijk in Wijk for f in await families_where(store, {"wijk": wijk.value})]
-    found = paginate(everyone, name=name, after=None, limit=MAX_MATCHES).families
+    candidates = await search_candidates(
+        store,
+        [{"wijk": wijk.value} for wijk in Wijk],
+        keep=lambda _: True,
+        name=name,
+        after=None,
+        limit=MAX_MATCHES,
+    )
+    found = paginate(candidates, name=name, after=None, limit=MAX_MATCHES).families
     if found:
         async with store.transaction() as uow:
             for family in found:
