@@ -36,6 +36,7 @@ from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
 from alamal_runtime.openapi import check_strict_numbers, document_errors
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
+from alamal_runtime.sealing.ledger import ledger_for
 from alamal_runtime.sealing.ops_api import keys_router
 from alamal_runtime.settings import ServiceSettings
 from alamal_runtime.store import OutboxMessage, Store, create_store
@@ -129,9 +130,8 @@ class ServiceRuntime:
         self._subscribed = False
 
     def _build_store(self) -> Store:
-        store = create_store(
-            self.settings.store_url.get_secret_value(), default_database=f"alamal_{self.service}"
-        )
+        url = self.settings.store_url.get_secret_value()
+        store = create_store(url, default_database=f"alamal_{self.service}")
         if self.sealed is None:
             return store
         return SealedStore(
@@ -141,6 +141,7 @@ class ServiceRuntime:
             service=self.service,
             keyring_source=keyring_source(self.settings),
             reload_keyring=lambda: keyring_from_settings(self.settings),
+            ledger=ledger_for(url, store),
         )
 
     @property
