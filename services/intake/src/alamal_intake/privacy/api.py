@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from alamal_contracts.codes import Wijk
-from alamal_intake.audit import AuditAction, AuditOutcome, audit, entry
+from alamal_intake.audit import AuditAction, AuditOutcome, audit, entry, write_audit
 from alamal_intake.deps import StoreDep
 from alamal_intake.privacy import service
 from alamal_intake.privacy import store as repo
@@ -39,7 +39,7 @@ from alamal_runtime.privacy import (
     audit_export,
     refuse_unless_privacy_officer,
 )
-from alamal_runtime.store import StaleWriteError, Store
+from alamal_runtime.store import StaleWriteError, Store, UnitOfWork
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])
 
@@ -252,7 +252,7 @@ async def list_erasures(
     reason: ExportReason = EXPORT_REASON,
 ) -> ErasuresOut:
     """Requests newest first; the erased ones are the deletion log. A coordinator sees the
-    requests waiting for approval in her wijken only."""
+    requests waiting for approval in her wijken only. Audited once per family shown."""
     if principal.role not in (Role.PRIVACY_OFFICER, Role.COORDINATOR):
         await _refused(store, principal, AuditAction.READ_ERASURES, None, reason)
         raise HTTPProblem(403, "only a privacy officer or a coordinator sees erasure requests")
@@ -267,22 +267,28 @@ async def list_erasures(
         found = [
             r for r in found if r.state is ErasureState.REQUESTED and _may_decide(principal, r)
         ]
-    await audit(
-        store,
-        entry(
-            principal,
-            action=AuditAction.READ_ERASURES,
-            family_id=None if family_id is None else str(family_id),
-            outcome=AuditOutcome.ALLOWED,
-            reason=reason,
-            now=_now(),
-        ),
-    )
+    found = found[:limit]
     now = _now()
+    # One record per family the list shows (the family asked about when it shows none).
+    shown = list(dict.fromkeys(r.family_id for r in found)) or [
+        None if family_id is None else str(family_id)
+    ]
+
+    async def work(uow: UnitOfWork) -> None:
+        for fid in shown:
+            record = entry(
+                principal,
+                action=AuditAction.READ_ERASURES,
+                family_id=fid,
+                outcome=AuditOutcome.ALLOWED,
+                reason=reason,
+                now=now,
+            )
+            await write_audit(uow, record)
+
+    await store.with_transaction(work)
     return ErasuresOut(
-        results=[
-            ErasureOut.of(r, overdue=r.overdue(now, settings.confirm_within)) for r in found[:limit]
-        ]
+        results=[ErasureOut.of(r, overdue=r.overdue(now, settings.confirm_within)) for r in found]
     )
 
 
