@@ -270,9 +270,9 @@ async def list_erasures(
     found = found[:limit]
     now = _now()
     # One record per family the list shows (the family asked about when it shows none).
-    shown = list(dict.fromkeys(r.family_id for r in found)) or [
-        None if family_id is None else str(family_id)
-    ]
+    shown: list[str | None] = list(dict.fromkeys(r.family_id for r in found))
+    if not shown:
+        shown = [None if family_id is None else str(family_id)]
 
     async def work(uow: UnitOfWork) -> None:
         for fid in shown:

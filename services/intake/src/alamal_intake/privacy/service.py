@@ -18,7 +18,7 @@ from alamal_contracts.codes import PartnerKind
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import ErasureEvent, FamilyErasureRequested, ReferralEscalated
 from alamal_contracts.topics import producer_of
-from alamal_intake.audit import AuditAction, AuditOutcome, entry, write_audit
+from alamal_intake.audit import AccessAudit, AuditAction, AuditOutcome, entry, write_audit
 from alamal_intake.privacy import domain
 from alamal_intake.privacy import store as repo
 from alamal_intake.privacy.domain import (
@@ -33,7 +33,7 @@ from alamal_intake.store import FAMILIES, load_family
 from alamal_runtime.auth import Principal
 from alamal_runtime.erasure import erased_by, forget_family, mark_erased
 from alamal_runtime.events import emit
-from alamal_runtime.store import UnitOfWork
+from alamal_runtime.store import Record, UnitOfWork
 
 SOURCE = "/alamal/intake"
 BY_FAMILY = "erasure_by_family"
@@ -83,10 +83,7 @@ async def request_erasure(
         raise FamilyUnknownError(command.family_id)
     now = datetime.now(UTC)
     guard = await uow.get(BY_FAMILY, command.family_id)
-    open_requests = []
-    if guard is not None and guard.data["open_request_id"] is not None:
-        found = await repo.load_request(uow, guard.data["open_request_id"])
-        open_requests = [] if found is None else [found[0]]
+    open_requests = await _open_requests(uow, guard)
     request = domain.request_erasure(
         request_id=str(uuid.uuid4()),
         family_id=command.family_id,
@@ -108,6 +105,14 @@ async def request_erasure(
     return request
 
 
+async def _open_requests(uow: UnitOfWork, guard: Record | None) -> list[ErasureRequest]:
+    """The family's open request, if its guard names one."""
+    if guard is None or guard.data["open_request_id"] is None:
+        return []
+    found = await repo.load_request(uow, guard.data["open_request_id"])
+    return [] if found is None else [found[0]]
+
+
 async def load_open(uow: UnitOfWork, request_id: str) -> tuple[ErasureRequest, int]:
     """A request to decide on; RequestUnknownError if there is none."""
     found = await repo.load_request(uow, request_id)
@@ -126,17 +131,24 @@ async def approve_erasure(
     now = datetime.now(UTC)
     hold = await repo.hold_of(uow, request.family_id)
     approved = domain.approve(request, by=principal.user_id, now=now, hold=hold)
+    await repo.replace_request(uow, approved, version=version)
+    await _erase_intake(uow, approved, now)
+    # Written after the family's audit was deleted: who approved the erasure stays on record.
+    await _audit(uow, principal, AuditAction.APPROVE_ERASURE, request.family_id, reason, now)
+    log.info("erasure_approved", request_id=request.id)
+    return approved
+
+
+async def _erase_intake(uow: UnitOfWork, request: ErasureRequest, now: datetime) -> None:
+    """Intake's part of an approved erasure, and its announcement to every other service: the
+    family document (with its blind-index terms), its data key, access audit and published
+    events go; the marker makes every consumer skip the family's later events."""
     family_id = request.family_id
     await uow.delete(FAMILIES, family_id)
     await forget_family(uow, family_id)
     await uow.delete(BY_FAMILY, family_id)
     await mark_erased(uow, family_id, request.id, now=now)
-    await repo.replace_request(uow, approved, version=version)
     emit(uow, FamilyErasureRequested(family_id=family_id, request_id=request.id), source=SOURCE)
-    # Written after the family's audit was deleted: who approved the erasure stays on record.
-    await _audit(uow, principal, AuditAction.APPROVE_ERASURE, family_id, reason, now)
-    log.info("erasure_approved", request_id=request.id)
-    return approved
 
 
 async def reject_erasure(
@@ -153,6 +165,51 @@ async def reject_erasure(
         )
     await _audit(uow, principal, AuditAction.REJECT_ERASURE, request.family_id, reason, now)
     return rejected
+
+
+async def erase_for_retention(
+    uow: UnitOfWork, family_id: str, *, rule: str, now: datetime | None = None
+) -> ErasureRequest:
+    """Erase a family whose retention period is over, through the same machinery as a request.
+
+    For the retention schedule (issue 14): no person asks or approves, the rule (a code such as
+    `closed-case`) does; the tombstone says `retention:<rule>` for both and the reason
+    `retention`. Intake's data goes in this unit of work (family, data key, access audit,
+    published events), `intake.family-erasure-requested.v1` is emitted, and the other services
+    confirm on the tombstone as for any erasure (status page, overdue alert). Raises
+    FamilyUnknownError, AlreadyErasedError, ErasureRefusedError (a legal hold: `legal-hold:...`;
+    an open request a person is deciding: `pending`) and ValueError for a rule that is not a code.
+    """
+    now = now or datetime.now(UTC)
+    await _refuse_if_erased(uow, family_id)
+    if await load_family(uow, family_id) is None:
+        raise FamilyUnknownError(family_id)
+    guard = await uow.get(BY_FAMILY, family_id)
+    request = domain.expire(
+        request_id=str(uuid.uuid4()),
+        family_id=family_id,
+        rule=rule,
+        now=now,
+        open_requests=await _open_requests(uow, guard),
+        hold=await repo.hold_of(uow, family_id),
+    )
+    await repo.add_request(uow, request)
+    await _erase_intake(uow, request, now)
+    await write_audit(
+        uow,
+        AccessAudit(
+            id=str(uuid.uuid4()),
+            at=now,
+            user_id=request.requested_by,
+            role=domain.RETENTION_ACTOR,
+            action=AuditAction.RETENTION_ERASURE,
+            family_id=family_id,
+            outcome=AuditOutcome.ALLOWED,
+            reason=domain.RETENTION_ACTOR,
+        ),
+    )
+    log.info("erasure_by_retention", request_id=request.id, rule=rule)
+    return request
 
 
 async def write_search_audit(
@@ -226,6 +283,7 @@ __all__ = [
     "RequestErasure",
     "RequestUnknownError",
     "approve_erasure",
+    "erase_for_retention",
     "load_open",
     "on_family_erased",
     "on_referral_escalated",
