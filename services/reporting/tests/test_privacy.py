@@ -28,6 +28,7 @@ from alamal_contracts.events import (
     VisitLogged,
 )
 from alamal_contracts.topics import REPORTING_FAMILY_ERASED
+from alamal_reporting.ledger import LEDGER
 from alamal_reporting.privacy import facts_of_family
 from alamal_reporting.rebuild import rebuild
 from alamal_runtime.auth import Role
@@ -79,6 +80,11 @@ async def eventually(read: Callable[[], Any], done: Callable[[Any], bool]) -> An
         await asyncio.sleep(0.2)
 
 
+async def ledger_of(store: Store, family_id: str) -> int:
+    """How many ledger entries (handled events) the store keeps about the family."""
+    return len(await store.find(LEDGER, {"family_id": family_id}, limit=10_000))
+
+
 async def test_erasure_removes_the_facts_for_good(
     client: httpx.AsyncClient,
     producer: Producer,
@@ -112,6 +118,7 @@ async def test_erasure_removes_the_facts_for_good(
     for role in (Role.FUNDER, Role.COORDINATOR, Role.ADMIN):
         refused = await client.get(f"/privacy/families/{erased}/export", headers=auth(role))
         assert refused.status_code == 403
+    assert await ledger_of(reporting_store, erased) > 0  # the events merged, by id
 
     request_id = str(uuid.uuid4())
     requested = FamilyErasureRequested(family_id=erased, request_id=request_id)
@@ -127,6 +134,7 @@ async def test_erasure_removes_the_facts_for_good(
     assert await eventually(lambda: families_in_zuid(client, funder), lambda n: n == 5) == 5
     found = await facts_of_family(reporting_store, erased)
     assert all(docs == {} for docs in found.values())
+    assert await ledger_of(reporting_store, erased) == 0
     await asyncio.sleep(1.0)  # room for a (wrong) second confirmation
     records = await read_topic_until(
         kafka_bootstrap, REPORTING_FAMILY_ERASED, lambda _: False, within=1.0
@@ -152,5 +160,7 @@ async def test_erasure_removes_the_facts_for_good(
         assert await rebuilt.get(ERASED_FAMILIES, erased) is not None
         kept = await facts_of_family(rebuilt, family_ids[1])
         assert list(kept["rp-families"]) == [family_ids[1]]
+        assert await ledger_of(rebuilt, erased) == 0
+        assert await ledger_of(rebuilt, family_ids[1]) > 0
     finally:
         await rebuilt.close()

@@ -15,6 +15,7 @@ import structlog
 
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import FamilyErasureRequested, ReportingFamilyErased
+from alamal_reporting import ledger
 from alamal_reporting.domain.facts import COLLECTIONS, family_of
 from alamal_runtime.erasure import forget_family, mark_erased
 from alamal_runtime.events import emit
@@ -66,6 +67,9 @@ class Eraser:
         for collection, docs in (await facts_of_family(self._projection, family_id)).items():
             for entity_id in docs:
                 deleted += int(await uow.delete(collection, entity_id))
+        # The ledger's entries of the family (event ids) go too: a rebuild no longer asks the
+        # topics for events that the erasure removed from them.
+        deleted += await uow.delete_where(ledger.LEDGER, {"family_id": family_id})
         deleted += await forget_family(uow, family_id)
         emit(
             uow,
