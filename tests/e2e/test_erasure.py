@@ -57,7 +57,7 @@ from tests.e2e.erasure_flow import (
     unzip,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 ALERT_SECONDS = 3
@@ -135,7 +135,7 @@ async def test_an_erased_family_is_gone_from_every_byte(tmp_path: Path, receiver
         "PYTHONPATH": str(Path(__file__).parent),
     }
     async with (
-        EmbeddedStack(tmp_path / "stack", base_port=0, ready_timeout=90, extra_env=extra) as stack,
+        EmbeddedStack(tmp_path / "stack", base_port=0, ready_timeout=240, extra_env=extra) as stack,
         httpx.AsyncClient(timeout=30) as http,
     ):
         partner = await register_partner(http, stack, receiver)

@@ -49,7 +49,7 @@ from tests.e2e.erasure_flow import (
     unzip,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,7 +114,7 @@ async def test_an_erased_family_is_gone_from_every_database(
 ) -> None:
     extra = {"GATEWAY_DEMO_USERS": "1", **store_urls(mongoeco)}
     async with (
-        EmbeddedStack(tmp_path / "stack", base_port=0, ready_timeout=120, extra_env=extra) as stack,
+        EmbeddedStack(tmp_path / "stack", base_port=0, ready_timeout=240, extra_env=extra) as stack,
         httpx.AsyncClient(timeout=60) as http,
     ):
         assert not list(stack.data_dir.rglob("*.sqlite3")), "every store is on MongoDB"
