@@ -7,13 +7,18 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from alamal_cases.domain import LogVisit
+from alamal_cases.domain.held_visits import HeldVisit, HoldReason
+from alamal_cases.held_visit_store import HELD_VISITS, VISIT_KEYS, add_held
 from alamal_cases.privacy import FAMILY_COLLECTIONS
-from alamal_contracts.codes import ConsentPurpose, PartnerKind
+from alamal_contracts.codes import ConsentPurpose, PartnerKind, VisitKind
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import CasesFamilyErased, FamilyErasureRequested
 from alamal_contracts.topics import CASES_FAMILY_ERASED
@@ -37,7 +42,16 @@ from .test_referrals_api import grant
 pytestmark = pytest.mark.integration
 
 type MakeCaller = Callable[..., Caller]
-FIELDS = ("note", "strength_seen", "strength", "goal", "progress", "referral")
+FIELDS = (
+    "note",
+    "strength_seen",
+    "strength",
+    "goal",
+    "progress",
+    "referral",
+    "held_note",
+    "held_strength",
+)
 
 
 def planted_values() -> dict[str, str]:
@@ -68,8 +82,9 @@ async def casework(
         "strengths_observed": [planted["strength_seen"]],
         "private_note": planted["note"],
     }
+    keyed = {**h, "Idempotency-Key": f"privacy-{uuid.uuid4().hex}"}  # a device's key: visit_keys
     answers = [
-        await client.post(f"/cases/{case_id}/visits", json=visit, headers=h),
+        await client.post(f"/cases/{case_id}/visits", json=visit, headers=keyed),
         await client.put(
             f"/cases/{case_id}/plan/strengths", json={"items": [planted["strength"]]}, headers=h
         ),
@@ -103,7 +118,35 @@ async def casework(
     answers.append(await client.post(f"/referrals/{referral.json()['id']}/send", headers=h))
     for answer in answers:
         assert answer.status_code in (200, 201), answer.text
+    await hold_a_visit(store, case, trusted, planted)
     return registered.family_id, case_id
+
+
+async def hold_a_visit(
+    store: Store, case: dict[str, Any], trusted: Caller, planted: dict[str, str]
+) -> None:
+    """A visit saved offline that met its case closed (a state only a device's late send makes:
+    put straight into the store), held for a coordinator with its note and strengths."""
+    now = datetime.now(UTC)
+    held = HeldVisit(
+        id=str(uuid.uuid4()),
+        case_id=case["id"],
+        family_id=case["family_id"],
+        wijk=case["wijk"],
+        author_id=trusted.user_id,
+        reason=HoldReason.CASE_CLOSED,
+        visit=LogVisit(
+            kind=VisitKind.HOME_VISIT,
+            occurred_on=now.date(),
+            duration_minutes=20,
+            strengths_observed=(planted["held_strength"],),
+            private_note=planted["held_note"],
+        ),
+        captured_at=now,
+        held_at=now,
+    )
+    async with store.transaction() as uow:
+        await add_held(uow, held)
 
 
 async def readable(store: Store, family_id: str) -> str:
@@ -147,6 +190,10 @@ async def test_the_export_holds_the_whole_casework_and_only_officers_get_it(
     assert export["sections"]["family"]["open_case_id"] == case_id
     assert any(c["purpose"] == "share-youth-care" for c in export["sections"]["consents"])
     assert "export-family" in [a["action"] for a in export["sections"]["access_audit"]]
+    assert [h["visit"]["private_note"] for h in export["sections"]["held_visits"]] == [
+        planted["held_note"]
+    ]
+    assert [k["family_id"] for k in export["sections"]["visit_keys"]] == [family_id]
 
     nothing = await client.get(f"/privacy/families/{uuid.uuid4()}/export", headers=officer.headers)
     assert nothing.status_code == 200
@@ -173,6 +220,8 @@ async def test_an_erasure_removes_the_family_from_the_store_and_is_confirmed_onc
     kept_id, _ = await casework(client, producer, cases_store, caller(Role.TRUSTED_PERSON), kept)
     before = await readable(cases_store, family_id)
     assert [v for v in planted.values() if v not in before] == []
+    for collection in (HELD_VISITS, VISIT_KEYS):
+        assert len(await cases_store.find(collection, {"family_id": family_id})) == 1
     assert [v for v in planted.values() if v.encode() in store_bytes(cases_store)] == []  # sealed
     request_id = str(uuid.uuid4())
     requested = kafka_record(FamilyErasureRequested(family_id=family_id, request_id=request_id))
@@ -195,6 +244,7 @@ async def test_an_erasure_removes_the_family_from_the_store_and_is_confirmed_onc
     confirmed = from_kafka(ours[0].value, ours[0].headers, expect=CasesFamilyErased).data
     assert confirmed.request_id == request_id
 
+    assert {HELD_VISITS, VISIT_KEYS} <= set(FAMILY_COLLECTIONS)
     for collection in FAMILY_COLLECTIONS:
         assert await cases_store.find(collection, {"family_id": family_id}) == []
     assert await cases_store.get("families", family_id) is None

@@ -2,7 +2,8 @@
 
 Cases holds the family's cases, the visits with their private notes and strengths seen, the
 strengths-based plan (strengths, goals, progress notes), the referrals with their notes and the
-partners' answers, the consent and assignment projections and the access audit. Erasure deletes
+partners' answers, visits saved offline and held for a coordinator, the devices' visit keys,
+the consent and assignment projections and the access audit. Erasure deletes
 all of it in one unit of work and confirms with `cases.family-erased.v1`.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from alamal_cases import plan_store, referral_store, store
+from alamal_cases import held_visit_store, plan_store, referral_store, store
 from alamal_cases.handlers import SOURCE
 from alamal_contracts.codes import ConsentPurpose
 from alamal_contracts.envelope import CloudEvent
@@ -32,6 +33,8 @@ FAMILY_COLLECTIONS = (
     plan_store.GOALS,
     referral_store.REFERRALS,
     referral_store.CONSENTS,
+    held_visit_store.HELD_VISITS,
+    held_visit_store.VISIT_KEYS,
 )
 """Collections whose documents name the family in a top-level `family_id`."""
 
@@ -64,6 +67,8 @@ async def export_family(store_: Store, family_id: str) -> dict[str, Any]:
     ]
     family = await store_.get(store.FAMILIES, family_id)
     assignment = await store_.get(store.ASSIGNMENTS, family_id)
+    held = await store_.find(held_visit_store.HELD_VISITS, {"family_id": family_id}, limit=MAX_READ)
+    keys = await store_.find(held_visit_store.VISIT_KEYS, {"family_id": family_id}, limit=MAX_READ)
     return export_document(
         "cases",
         family_id,
@@ -71,6 +76,10 @@ async def export_family(store_: Store, family_id: str) -> dict[str, Any]:
         family=None if family is None else family.data,
         assignment=None if assignment is None else assignment.data,
         consents=consents,
+        # Visits saved offline that met a closed or reassigned case, held for a coordinator.
+        held_visits=[jsonable(held_visit_store.held_from_record(r)) for r in held],
+        # The idempotency keys devices sent for the family's visits (ids and dates only).
+        visit_keys=[{"id": r.id, **r.data} for r in keys],
         access_audit=jsonable(await audit_of_family(store_, family_id, limit=MAX_READ)),
     )
 
