@@ -117,7 +117,7 @@ ONE_HOLDER = {"holder": OK, "coord": OK, "coord_other": EMPTY} | dict.fromkeys(
 HELD_LIST = (
     {"holder": OK, "coord": OK}
     | dict.fromkeys(("father", "other_tp", "coord_other"), EMPTY)
-    | dict.fromkeys(("admin", "operator", "funder"), FORBIDDEN)
+    | dict.fromkeys(("admin", "operator", "funder", "privacy"), FORBIDDEN)
 )
 """Held offline visits: the author's own, and the inbox of her wijk's coordinators."""
 HELD_DECIDE = {"holder": FORBIDDEN, "coord": OK}
