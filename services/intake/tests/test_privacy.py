@@ -408,7 +408,9 @@ async def test_a_retention_rule_erases_through_the_same_machinery(
     holder = caller(Role.TRUSTED_PERSON)
     family_id = await registered_with_contact(client, holder)
 
-    async def expire(uow: UnitOfWork, fid: str = family_id, rule: str = "closed-case") -> Any:
+    async def expire(
+        uow: UnitOfWork, fid: str = family_id, rule: str = "intake.closed-case"
+    ) -> Any:
         return await service.erase_for_retention(uow, fid, rule=rule)
 
     with pytest.raises(ValueError, match="code"):
@@ -419,7 +421,7 @@ async def test_a_retention_rule_erases_through_the_same_machinery(
         "no-longer-necessary",
         "erasing",
     )
-    assert request.requested_by == request.decided_by == "retention:closed-case"
+    assert request.requested_by == request.decided_by == "retention:intake.closed-case"
 
     # Intake's part is done as for an approved request: the family, its key, its audit go.
     assert await audit_of(intake_store, family_id) == [

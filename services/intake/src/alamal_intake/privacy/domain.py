@@ -201,7 +201,7 @@ def confirm(request: ErasureRequest, service: str, *, at: datetime) -> ErasureRe
 
 RETENTION_ACTOR: Final = "retention"
 """Who requests and decides an erasure that a retention rule orders (no person does)."""
-RULE_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+RULE_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 """A retention rule's code (kept on the tombstone, so a code, never free text)."""
 
 
