@@ -24,6 +24,7 @@ from alamal_contracts.events import (
     ReferralEscalated,
 )
 from alamal_contracts.topics import FAMILY_ERASURE_REQUESTED
+from alamal_intake.closures import CLOSURES
 from alamal_intake.privacy import service
 from alamal_intake.privacy.domain import ErasureRefusedError, HoldReason, LegalHold
 from alamal_intake.privacy.store import ERASURE_REQUESTS, add_to_hold
@@ -407,6 +408,8 @@ async def test_a_retention_rule_erases_through_the_same_machinery(
 ) -> None:
     holder = caller(Role.TRUSTED_PERSON)
     family_id = await registered_with_contact(client, holder)
+    async with intake_store.transaction() as uow:  # what issue 14's closure projection keeps
+        await uow.insert(CLOSURES, family_id, {"closed_at": datetime.now(UTC).isoformat()})
 
     async def expire(
         uow: UnitOfWork, fid: str = family_id, rule: str = "intake.closed-case"
@@ -432,6 +435,7 @@ async def test_a_retention_rule_erases_through_the_same_machinery(
     key_record = await intake_store.get(DATA_KEYS, family_id)
     assert key_record is not None
     assert set(key_record.data) == {"destroyed_at"}
+    assert await intake_store.get(CLOSURES, family_id) is None
     officer = caller(Role.PRIVACY_OFFICER)
     shown = await client.get(f"/privacy/erasures/{request.id}", headers=officer.headers)
     assert shown.status_code == 200

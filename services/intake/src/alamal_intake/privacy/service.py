@@ -19,6 +19,7 @@ from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import ErasureEvent, FamilyErasureRequested, ReferralEscalated
 from alamal_contracts.topics import producer_of
 from alamal_intake.audit import AccessAudit, AuditAction, AuditOutcome, entry, write_audit
+from alamal_intake.closures import forget_closure
 from alamal_intake.privacy import domain
 from alamal_intake.privacy import store as repo
 from alamal_intake.privacy.domain import (
@@ -147,6 +148,7 @@ async def _erase_intake(uow: UnitOfWork, request: ErasureRequest, now: datetime)
     await uow.delete(FAMILIES, family_id)
     await forget_family(uow, family_id)
     await uow.delete(BY_FAMILY, family_id)
+    await forget_closure(uow, family_id=family_id)
     await mark_erased(uow, family_id, request.id, now=now)
     emit(uow, FamilyErasureRequested(family_id=family_id, request_id=request.id), source=SOURCE)
 
