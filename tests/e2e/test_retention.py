@@ -37,7 +37,7 @@ RETENTION = {
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedStack]:
     """The embedded stack with intake's retention clock compressed."""
     data = tmp_path_factory.mktemp("retention")
-    async with EmbeddedStack(data, base_port=0, ready_timeout=90, extra_env=RETENTION) as running:
+    async with EmbeddedStack(data, base_port=0, ready_timeout=180, extra_env=RETENTION) as running:
         yield running
 
 
@@ -47,6 +47,7 @@ def held(export: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in export["sections"].items() if v and k != "access_audit")
 
 
+@pytest.mark.timeout(600)  # a stack start (~55 s on a loaded machine) and the rule's 30 s
 async def test_a_closed_case_past_its_rule_disappears_from_every_service(
     stack: EmbeddedStack,
 ) -> None:

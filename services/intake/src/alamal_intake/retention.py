@@ -21,6 +21,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
 import structlog
 
 from alamal_intake.closures import CLOSURES, forget_closure
@@ -46,7 +47,7 @@ APPROVER = Principal(
     user_id="retention:schedule",
     role=Role.PRIVACY_OFFICER,
     wijken=frozenset(),
-    token_id="retention-schedule",
+    token_id="retention-schedule",  # noqa: S106 - the id of no token
 )
 """Who approves: the schedule that runs the configured rule."""
 
@@ -82,7 +83,7 @@ class ClosedCaseRule:
             ids.append(record.id)
         return Due(tuple(ids), withheld)
 
-    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:
+    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:  # noqa: ARG002
         """Erase each family in a unit of work of its own; return how many were erased."""
         erased = 0
         for family_id in ids:
