@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from alamal_contracts.topics import (
+    CASE_CLOSED,
     CASES_FAMILY_ERASED,
     CONSENT_CHANGED,
     FAMILY_ERASURE_REQUESTED,
@@ -24,8 +25,10 @@ from alamal_intake import (
     assignment_api,
     audit,
     audit_api,
+    closures,
     consent_api,
     family_api,
+    retention,
     store,
 )
 from alamal_intake.privacy import api as privacy_api
@@ -52,6 +55,9 @@ def create_app(settings: IntakeSettings, *, telemetry: Telemetry | None = None) 
     runtime.consume(REFERRAL_ESCALATED, service.on_referral_escalated)
     for confirmation in (CASES_FAMILY_ERASED, NOTIFICATIONS_FAMILY_ERASED, REPORTING_FAMILY_ERASED):
         runtime.consume(confirmation, service.on_family_erased)
+    # Retention: when each family's case closed; the closed-case rule erases past its length.
+    runtime.consume(CASE_CLOSED, closures.on_case_closed)
+    runtime.retain(retention.ClosedCaseRule())
     within = timedelta(seconds=settings.erasure_confirm_within_seconds)
     erasures = monitor.ErasureMonitor(
         runtime.store,
