@@ -31,6 +31,7 @@ from alamal_gateway.web import (
     ops,
     partners,
     plan,
+    registration,
     reports,
 )
 from alamal_gateway.web.security import SecurityHeaders
@@ -106,6 +107,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             login.router,
             family_edit.router,
             coordination.router,
+            registration.router,
             families.router,
             casework.router,
             admin.router,
