@@ -13,6 +13,9 @@ from alamal_stack.tansu import TansuBroker
 
 type Mint = Callable[..., str]
 
+pytest_plugins = ("alamal_stack.openapi_recorder",)
+"""Every error a service answers in the tests must be in its OpenAPI (checked at the end)."""
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:

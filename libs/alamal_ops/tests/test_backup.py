@@ -14,8 +14,11 @@ from rich.console import Console
 from alamal_ops import backup as bk
 from alamal_ops.cli import main
 from alamal_runtime.crypto import Keyring, new_key, write_keyring
+from alamal_runtime.sealing import FamilyIsId, SealedCollection, SealedStore, SealedUnitOfWork
+from alamal_runtime.sealing.ledger import ledger_for
 from alamal_runtime.store import OutboxMessage
 from alamal_runtime.store.sqlite import SqliteStore
+from alamal_stack.leak_scan import hits_in_files
 
 
 def _message(n: int) -> OutboxMessage:
@@ -183,3 +186,44 @@ def test_the_command_line_backs_up_verifies_and_restores(tmp_path: Path, keyring
 
 async def _close_filled(data_dir: Path) -> None:
     await (await _fill(data_dir, "intake", 2)).close()
+
+
+async def test_a_family_erased_after_the_backup_stays_unreadable_once_it_is_restored(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    data = tmp_path / "data"
+    kek = Keyring((new_key(),))
+    schema = {"families": SealedCollection(fields=("name",), family=FamilyIsId())}
+
+    def intake() -> SealedStore:
+        url = f"sqlite:///{bk.store_path(data, 'intake')}"
+        inner = SqliteStore(bk.store_path(data, "intake"))
+        return SealedStore(
+            inner, keyring=kek, schema=schema, service="intake", ledger=ledger_for(url, inner)
+        )
+
+    live = intake()
+    await live.open()
+    for family_id, name in (("fam-erased", "Planted-Erased-Name"), ("fam-kept", "Kept")):
+        async with live.transaction() as uow:
+            await uow.insert("families", family_id, {"wijk": "zuilen", "name": name})
+    await live.close()
+    folder, _ = bk.take_backup(bk.discover_stores(data), tmp_path / "out", keyring)
+    live = intake()
+    await live.open()
+    async with live.transaction() as uow:
+        assert isinstance(uow, SealedUnitOfWork)
+        await uow.destroy_family_key("fam-erased")  # what erasure does
+    await live.close()
+
+    bk.restore_backup(folder, data, keyring, replace=True)
+    restored = intake()
+    await restored.open()
+    assert await restored.get("families", "fam-erased") is None
+    kept = await restored.get("families", "fam-kept")
+    assert kept is not None
+    assert kept.data["name"] == "Kept"
+    await restored.close()
+    # The restored backup still holds the family's ciphertext, never its plaintext or key.
+    stores = [p for p in data.rglob("*") if p.name.startswith("intake.sqlite3")]
+    assert hits_in_files(stores, ["Planted-Erased-Name"]) == {}

@@ -7,6 +7,7 @@ interface, so both backends must hold ciphertext only.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from alamal_runtime.sealing import (
     SealError,
     is_sealed,
 )
+from alamal_runtime.sealing.ledger import ShredLedger
 from alamal_runtime.store import Doc, Store
 from alamal_runtime.store.sqlite import SqliteStore
 
@@ -62,6 +64,11 @@ def _sealed(inner: Store, keyring: Keyring) -> SealedStore:
 
 def _family(name: str = PLANTED[0]) -> Doc:
     return {"wijk": "overvecht", "members": [{"name": name}], "address": PLANTED[1]}
+
+
+async def _insert(store: Store, collection: str, doc_id: str, data: Doc) -> None:
+    async with store.transaction() as uow:
+        await uow.insert(collection, doc_id, data)
 
 
 def _raw_text(data: Doc) -> str:
@@ -221,11 +228,11 @@ async def test_a_destroyed_family_key_makes_only_that_family_unreadable(
     async with store.transaction() as uow:
         assert isinstance(uow, SealedUnitOfWork)
         assert await uow.destroy_family_key("fam-1")
+    # Erased: it reads as gone, in lists too, and nothing new can be sealed for it.
+    assert await store.get("families", "fam-1") is None
+    assert [r.id for r in await store.find("families", {"wijk": "overvecht"})] == ["fam-2"]
     with pytest.raises(KeyDestroyedError):
-        await store.get("families", "fam-1")
-    with pytest.raises(KeyDestroyedError):
-        async with store.transaction() as uow:
-            await uow.insert("visits", "v-late", {"family_id": "fam-1", "note": "late"})
+        await _insert(store, "visits", "v-late", {"family_id": "fam-1", "note": "late"})
     tombstone = await store.inner.get(DATA_KEYS, "fam-1")
     assert tombstone is not None
     assert set(tombstone.data) == {"destroyed_at"}
@@ -233,8 +240,11 @@ async def test_a_destroyed_family_key_makes_only_that_family_unreadable(
     # A fresh process (empty key cache) cannot read it either; the other family is intact.
     reopened = _sealed(SqliteStore(path), keyring)
     await reopened.open()
+    assert await reopened.get("families", "fam-1") is None
+    raw = await reopened.inner.get("families", "fam-1")
+    assert raw is not None
     with pytest.raises(KeyDestroyedError):
-        await reopened.get("families", "fam-1")
+        await reopened.unseal("families", raw)
     kept = await reopened.get("families", "fam-2")
     assert kept is not None
     assert kept.data["members"] == [{"name": "Kept"}]
@@ -278,8 +288,7 @@ async def test_a_document_keyed_by_its_case_is_sealed_with_the_case_familys_key(
     async with store.transaction() as uow:
         assert isinstance(uow, SealedUnitOfWork)
         await uow.destroy_family_key("fam-1")
-    with pytest.raises(KeyDestroyedError):
-        await store.get("strengths", "case-1")
+    assert await store.get("strengths", "case-1") is None
     await store.close()
 
 
@@ -386,3 +395,42 @@ async def test_deletes_go_through_and_a_delete_by_a_sealed_field_is_refused(
     assert await store.find("visits", {"family_id": "fam-1"}) == []
     assert await store.get("families", "fam-1") is None
     await store.close()
+
+
+async def test_a_restored_copy_cannot_read_a_family_erased_after_it_was_taken(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    path = tmp_path / "s.sqlite3"
+
+    def opened() -> SealedStore:
+        ledger = ShredLedger(SqliteStore(tmp_path / "s.shredded.sqlite3"))
+        return SealedStore(
+            SqliteStore(path), keyring=keyring, schema=SCHEMA, service="test", ledger=ledger
+        )
+
+    store = opened()
+    await store.open()
+    async with store.transaction() as uow:
+        await uow.insert("families", "fam-1", _family("Erased later"))
+        await uow.insert("families", "fam-2", _family("Kept"))
+        await uow.insert("visits", "v-1", {"family_id": "fam-1", "note": "a note"})
+    copy = tmp_path / "backup.sqlite3"
+    with sqlite3.connect(path) as live, sqlite3.connect(copy) as backup:
+        live.backup(backup)
+    async with store.transaction() as uow:
+        assert isinstance(uow, SealedUnitOfWork)
+        await uow.destroy_family_key("fam-1")
+    await store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - a test's set-up
+    copy.rename(path)  # the backup, restored
+
+    restored = opened()
+    await restored.open()
+    assert await restored.get("families", "fam-1") is None
+    assert await restored.find("visits", {"family_id": "fam-1"}) == []
+    assert [r.id for r in await restored.find("families", {"wijk": "overvecht"})] == ["fam-2"]
+    key = await restored.inner.get(DATA_KEYS, "fam-1")
+    assert key is not None
+    assert set(key.data) == {"destroyed_at"}
+    await restored.close()

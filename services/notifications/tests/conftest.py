@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from openapi_spec_validator import validate as validate_spec
 
 from alamal_notifications.receiver import Receiver
 from alamal_notifications.settings import NotificationsSettings
@@ -19,6 +20,7 @@ from alamal_notifications.testing import (
     Admin,
     Mint,
     Producer,
+    PublishedContract,
     client_of,
     headers_for,
     running,
@@ -69,6 +71,20 @@ async def receiver() -> AsyncIterator[Receiver]:
         await server.stop()
 
 
+@pytest.fixture(autouse=True)
+def webhooks_follow_the_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, every webhook the receiver got is checked against the published
+    `webhooks` section (when the module runs the service)."""
+    yield
+    if "receiver" not in request.fixturenames or "contract" not in request.fixturenames:
+        return
+    receiver: Receiver = request.getfixturevalue("receiver")
+    contract: PublishedContract = request.getfixturevalue("contract")
+    for received in receiver.received:
+        if received.body:
+            contract.check_webhook(received.body)
+
+
 @pytest.fixture(scope="module")
 async def notifications_app(
     make_settings: Callable[..., NotificationsSettings], receiver: Receiver
@@ -79,9 +95,36 @@ async def notifications_app(
 
 
 @pytest.fixture(scope="module")
-async def client(notifications_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the module's service."""
+async def contract(notifications_app: FastAPI) -> PublishedContract:
+    """The partner API's published document (`/partner/v1/openapi.json`), which is checked
+    with openapi-spec-validator here."""
     async with client_of(notifications_app) as http:
+        response = await http.get("/partner/v1/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    validate_spec(document)  # type: ignore[arg-type]
+    return PublishedContract(document)
+
+
+@pytest.fixture(scope="module")
+async def client(
+    notifications_app: FastAPI, contract: PublishedContract
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the module's service; every partner API answer it gets is checked
+    against the published document."""
+
+    async def check(response: httpx.Response) -> None:
+        if response.request.url.path.startswith("/partner/v1/referrals"):
+            await response.aread()
+            contract.check_answer(
+                response.request.method,
+                response.request.url.path,
+                response.status_code,
+                response.json(),
+            )
+
+    async with client_of(notifications_app) as http:
+        http.event_hooks["response"].append(check)
         yield http
 
 

@@ -6,15 +6,17 @@ import contextlib
 import json
 import time
 import traceback
-from typing import Annotated, Any, Protocol, Self
+from typing import Annotated, Any, Final, Protocol, Self
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alamal_runtime.auth import InvalidTokenError, Principal, Role, TokenVerifier
@@ -132,6 +134,9 @@ def _trace_id() -> str | None:
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
 
+_UNPARSABLE: Final = "There was an error parsing the body"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """422 naming each bad field (never echoing values), safe 4xx/503, and no stack traces."""
 
@@ -145,6 +150,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": errors, "fields": fields}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _framework(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot decode (not UTF-8, say) with a bare 400: it is
+        # invalid input like any other, so it gets the 422 naming `body`.
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _UNPARSABLE:
+            problem = {"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}
+            return JSONResponse(
+                {"detail": [problem], "fields": ["body"]},
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(HTTPProblem)
     async def _problem(_: Request, exc: HTTPProblem) -> JSONResponse:

@@ -32,8 +32,10 @@ from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
+from alamal_runtime.openapi import check_strict_numbers, document_errors
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
+from alamal_runtime.sealing.ledger import ledger_for
 from alamal_runtime.sealing.ops_api import keys_router
 from alamal_runtime.settings import ServiceSettings
 from alamal_runtime.store import OutboxMessage, Store, create_store
@@ -127,9 +129,8 @@ class ServiceRuntime:
         self._subscribed = False
 
     def _build_store(self) -> Store:
-        store = create_store(
-            self.settings.store_url.get_secret_value(), default_database=f"alamal_{self.service}"
-        )
+        url = self.settings.store_url.get_secret_value()
+        store = create_store(url, default_database=f"alamal_{self.service}")
         if self.sealed is None:
             return store
         return SealedStore(
@@ -139,6 +140,7 @@ class ServiceRuntime:
             service=self.service,
             keyring_source=keyring_source(self.settings),
             reload_keyring=lambda: keyring_from_settings(self.settings),
+            ledger=ledger_for(url, store),
         )
 
     @property
@@ -250,6 +252,9 @@ class ServiceRuntime:
         ]
         for router in every:
             app.include_router(router)
+        # Refuse lax numbers in request bodies at start-up; list every error status per route.
+        check_strict_numbers(app)
+        document_errors(app)
         app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(CatchUnexpected)
         app.add_middleware(RequestLog)

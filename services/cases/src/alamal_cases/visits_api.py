@@ -8,7 +8,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from alamal_cases import access, store
 from alamal_cases.audit import (
@@ -59,7 +59,7 @@ class VisitIn(BaseModel):
 
     kind: VisitKind
     occurred_on: date
-    duration_minutes: int = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
+    duration_minutes: StrictInt = Field(ge=MIN_VISIT_MINUTES, le=MAX_VISIT_MINUTES)
     topic_codes: list[TopicCode] = Field(default_factory=list, max_length=len(TopicCode))
     strengths_observed: list[Strength] = Field(default_factory=list, max_length=MAX_STRENGTHS)
     private_note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from alamal_contracts.codes import ConsentPurpose, IntakeSource, MemberRole, Project, Wijk
 from alamal_intake.audit import AuditAction, AuditOutcome
@@ -59,7 +59,7 @@ class MemberIn(Strict):
     """A household member as entered at intake."""
 
     role: MemberRole
-    birth_year: Annotated[int, Field(ge=1900), AfterValidator(_not_in_future)]
+    birth_year: Annotated[StrictInt, Field(ge=1900), AfterValidator(_not_in_future)]
     first_name: Name
     surname: Name | None = None
     languages: Annotated[list[Language], Field(max_length=10)] = []

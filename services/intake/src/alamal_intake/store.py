@@ -12,6 +12,7 @@ from alamal_intake.domain import Address, Assignment, Consent, ConsentBasis, Fam
 from alamal_runtime.sealing import (
     BlindIndexSpec,
     FamilyIsId,
+    KeyDestroyedError,
     SealedCollection,
     SealedStore,
     SealSchema,
@@ -207,7 +208,13 @@ async def search_candidates(
         positioned = [p for p in positioned if (p[0], p[1]) > after]
     if not name:
         positioned = positioned[: limit + 1]
-    return [family_from_record(await store.unseal(FAMILIES, r)) for _, _, r in positioned]
+    opened = []
+    for _, _, record in positioned:
+        try:
+            opened.append(family_from_record(await store.unseal(FAMILIES, record)))
+        except KeyDestroyedError:
+            continue  # erased: its key is gone, so it is no longer a family anyone can find
+    return opened
 
 
 @dataclass(frozen=True, slots=True)

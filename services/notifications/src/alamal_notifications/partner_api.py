@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alamal_contracts.codes import Code, LegalBasis, ReferralStatus, Urgency
 from alamal_contracts.events import PartnerStatusReported
-from alamal_notifications import credentials
+from alamal_notifications import credentials, partner_contract
 from alamal_notifications import store as repo
 from alamal_notifications.deps import Services, ServicesDep
 from alamal_notifications.domain.referrals import (
@@ -42,7 +42,7 @@ from alamal_runtime.paging import (
 )
 from alamal_runtime.store import UnitOfWork
 
-router = APIRouter(prefix="/partner/v1", tags=["partner"])
+router = APIRouter(prefix=partner_contract.PREFIX, tags=["partner"])
 log = structlog.get_logger(__name__)
 _basic = HTTPBasic(auto_error=False, realm="partner")
 NOT_FOUND = "referral not found"
@@ -317,3 +317,6 @@ async def report_status(
         raise
     log.info("partner_status_reported", referral_id=view.referral_id, status=body.status.value)
     return StatusAccepted(referral_id=view.referral_id, status=body.status)
+
+
+partner_contract.install(router)

@@ -210,3 +210,53 @@ def headers_for(mint: Mint, role: Role) -> dict[str, str]:
 def path() -> str:
     """A fresh receiver path, one per endpoint."""
     return f"/hooks/{uuid.uuid4().hex}"
+
+
+class PublishedContract:
+    """The partner API's published OpenAPI document, as a validator of what partners get."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def _validator(self, schema: dict[str, Any]) -> Any:
+        import jsonschema  # type: ignore[import-untyped]
+
+        root = {**schema, "components": self.document.get("components", {})}
+        return jsonschema.Draft202012Validator(
+            root, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+
+    def check_webhook(self, body: bytes) -> str:
+        """Validate a webhook body against the `webhooks` entry of its type; return the type."""
+        import json
+
+        payload = json.loads(body)
+        event_type = payload["type"]
+        hook = self.document["webhooks"][event_type]["post"]
+        schema = hook["requestBody"]["content"]["application/json"]["schema"]
+        self._validator(schema).validate(payload)
+        headers = {p["name"] for p in hook["parameters"] if p["in"] == "header"}
+        if headers != {"webhook-id", "webhook-timestamp", "webhook-signature"}:
+            raise AssertionError(f"signature headers not documented: {headers}")
+        return str(event_type)
+
+    def check_answer(self, method: str, path: str, status: int, body: Any) -> None:
+        """Validate a partner API answer against the document's response for that status."""
+        template = self._template(path)
+        responses = self.document["paths"][template][method.lower()]["responses"]
+        if str(status) not in responses:
+            raise AssertionError(f"{method} {template}: {status} is not documented")
+        content = responses[str(status)].get("content", {}).get("application/json")
+        if content is not None:
+            self._validator(content["schema"]).validate(body)
+
+    def _template(self, path: str) -> str:
+        parts = path.rstrip("/").split("/")
+        for template in self.document["paths"]:
+            pieces = template.split("/")
+            if len(pieces) == len(parts) and all(
+                t == p or (t.startswith("{") and t.endswith("}"))
+                for t, p in zip(pieces, parts, strict=True)
+            ):
+                return str(template)
+        raise AssertionError(f"{path} is not in the partner API's document")

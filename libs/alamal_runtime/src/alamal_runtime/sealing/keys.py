@@ -240,6 +240,17 @@ class KeyVault:
         await uow.replace(DATA_KEYS, family_id, tombstone, expected_version=record.version)
         return True
 
+    async def destroy_again(self, family_ids: list[str]) -> int:
+        """Destroy every still-wrapped key of `family_ids` (from the shred ledger); how many."""
+        again = 0
+        for start in range(0, len(family_ids), REWRAP_BATCH):
+            async with self._inner.transaction() as uow:
+                for family_id in family_ids[start : start + REWRAP_BATCH]:
+                    record = await uow.get(DATA_KEYS, family_id)
+                    if record is not None and _wrapped(record) is not None:
+                        again += int(await self.destroy(uow, family_id))
+        return again
+
     async def rewrap(self) -> dict[str, int]:
         """Re-wrap every key under an older KEK of the keyring with the primary; counts per id."""
         done: dict[str, int] = {}

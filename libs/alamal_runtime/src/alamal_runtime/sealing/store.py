@@ -14,12 +14,15 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import structlog
+
 from alamal_runtime.crypto import Keyring
 from alamal_runtime.sealing.blind_index import BlindIndex
 from alamal_runtime.sealing.codec import Created, seal_doc, unseal_record
 from alamal_runtime.sealing.keys import KeyVault
+from alamal_runtime.sealing.ledger import ShredLedger
 from alamal_runtime.sealing.migrate import seal_existing
-from alamal_runtime.sealing.schema import SealSchema, check_schema
+from alamal_runtime.sealing.schema import KeyDestroyedError, SealSchema, check_schema
 from alamal_runtime.store import (
     Doc,
     OutboxMessage,
@@ -29,6 +32,8 @@ from alamal_runtime.store import (
     Store,
     UnitOfWork,
 )
+
+log = structlog.get_logger(__name__)
 
 
 class SealedStore(Store):
@@ -43,6 +48,7 @@ class SealedStore(Store):
         service: str,
         keyring_source: str = "the keyring",
         reload_keyring: Callable[[], Keyring] | None = None,
+        ledger: ShredLedger | None = None,
     ) -> None:
         super().__init__()
         check_schema(schema)
@@ -53,6 +59,7 @@ class SealedStore(Store):
             inner, keyring, service=service, source=keyring_source, reload=reload_keyring
         )
         self.reload_keyring = reload_keyring
+        self.ledger = ledger
         self._index: BlindIndex | None = None
 
     @property
@@ -67,15 +74,23 @@ class SealedStore(Store):
         self.inner.add_commit_listener(listener)
 
     async def open(self) -> None:
-        """Open the backend, check the KEK against the stored keys, seal legacy plaintext."""
+        """Open the backend, check the KEK against the stored keys, seal legacy plaintext, and
+        destroy again every key the shred ledger names (a restored backup may hold them)."""
         await self.inner.open()
         await self.vault.open()
         self._index = BlindIndex(self.vault.index_key)
         await seal_existing(self)
+        if self.ledger is not None:
+            await self.ledger.open()
+            again = await self.vault.destroy_again(await self.ledger.families())
+            if again:
+                log.warning("data_keys_destroyed_again", count=again)
 
     async def close(self) -> None:
-        """Close the backend."""
+        """Close the backend (and the ledger)."""
         await self.inner.close()
+        if self.ledger is not None:
+            await self.ledger.close()
 
     async def ping(self) -> None:
         """Ping the backend."""
@@ -87,9 +102,15 @@ class SealedStore(Store):
         await self.inner.ensure_index(collection, fields)
 
     async def get(self, collection: str, doc_id: str) -> Record | None:
-        """Read one document, its sealed fields opened."""
+        """Read one document, its sealed fields opened; None once its family's key is gone."""
         record = await self.inner.get(collection, doc_id)
-        return None if record is None else await self.unseal(collection, record)
+        return None if record is None else await self._readable(collection, record)
+
+    async def _readable(self, collection: str, record: Record) -> Record | None:
+        try:
+            return await self.unseal(collection, record)
+        except KeyDestroyedError:
+            return None  # erased: its sealed fields are unreadable for good
 
     async def find(
         self,
@@ -101,11 +122,13 @@ class SealedStore(Store):
         limit: int = 100,
         after: tuple[str, str] | None = None,
     ) -> list[Record]:
-        """Documents matching plaintext fields, their sealed fields opened."""
+        """Documents matching plaintext fields, their sealed fields opened (documents of a family
+        whose key was destroyed are left out: erased, they cannot be read)."""
         records = await self.find_sealed(
             collection, where, order_by=order_by, descending=descending, limit=limit, after=after
         )
-        return [await self.unseal(collection, r) for r in records]
+        opened = [await self._readable(collection, r) for r in records]
+        return [r for r in opened if r is not None]
 
     async def find_sealed(
         self,
@@ -141,10 +164,13 @@ class SealedStore(Store):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[UnitOfWork]:
         created: Created = {}
+        destroyed: list[str] = []
         async with self.inner.transaction() as inner_uow:
-            yield SealedUnitOfWork(self, inner_uow, created)
+            yield SealedUnitOfWork(self, inner_uow, created, destroyed)
         # Only keys of a committed unit of work may be cached (a rolled-back one never existed).
         self.vault.remember(created)
+        if destroyed and self.ledger is not None:
+            await self.ledger.record(destroyed)
 
     async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
         """The backend's unsent outbox messages."""
@@ -166,17 +192,23 @@ class SealedStore(Store):
 class SealedUnitOfWork(UnitOfWork):
     """The backend's unit of work, sealing declared fields (see `SealedStore`)."""
 
-    def __init__(self, store: SealedStore, inner: UnitOfWork, created: Created) -> None:
+    def __init__(
+        self, store: SealedStore, inner: UnitOfWork, created: Created, destroyed: list[str]
+    ) -> None:
         self._store = store
         self.inner = inner
         self._created = created
+        self._destroyed = destroyed
 
     async def get(self, collection: str, doc_id: str) -> Record | None:
-        """Read one document in the transaction, its sealed fields opened."""
+        """Read one document in the transaction, its sealed fields opened; None once erased."""
         record = await self.inner.get(collection, doc_id)
         if record is None:
             return None
-        return await unseal_record(self._store, self.inner, collection, record, self._created)
+        try:
+            return await unseal_record(self._store, self.inner, collection, record, self._created)
+        except KeyDestroyedError:
+            return None
 
     async def insert(self, collection: str, doc_id: str, data: Doc) -> Record:
         """Insert a document with its personal fields sealed; return it as given."""
@@ -224,5 +256,10 @@ class SealedUnitOfWork(UnitOfWork):
         return await self.inner.claim_inbox_many(consumer, event_ids)
 
     async def destroy_family_key(self, family_id: str) -> bool:
-        """Destroy the family's data key (crypto-shredding); False if it had none."""
+        """Destroy the family's data key (crypto-shredding); False if it had none.
+
+        Once committed, the family is also recorded in the shred ledger, so a restored backup
+        taken before now cannot read the family either.
+        """
+        self._destroyed.append(family_id)
         return await self._store.vault.destroy(self.inner, family_id)
