@@ -1,7 +1,8 @@
 """A stand-in service for the runner's tests: `python -m fake_service` (PYTHONPATH=tests).
 
 Reads the runner's environment contract (prefix `FAKE_`), counts its starts in its SQLite
-store (so a test can see data survive a restart), serves `/health/ready`, `/info`, `/crash`.
+store (so a test can see data survive a restart), serves `/health/ready`, `/info`, `/crash` on
+the listening sockets the runner hands over.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -60,12 +63,19 @@ def main() -> None:
         def log_message(self, format: str, *args: Any) -> None:
             sys.stderr.write("fake service: " + (format % args) + "\n")
 
-    server = ThreadingHTTPServer(
-        (env[PREFIX + "HTTP_HOST"], int(env[PREFIX + "HTTP_PORT"])), Handler
-    )
+    # The runner binds the ports and hands them over (the service's shared one and this
+    # replica's own); each is served by its own server thread.
+    servers = []
+    for fd in env[PREFIX + "HTTP_SOCKET_FDS"].split(","):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        server.socket.close()
+        server.socket = socket.socket(fileno=int(fd))
+        servers.append(server)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.stderr.write(f"fake service: listening, start #{starts}\n")
-    server.serve_forever(poll_interval=0.1)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
+    servers[0].serve_forever(poll_interval=0.1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from alamal_runtime.stack_state import ServiceState, read_state
+from alamal_runtime.stack_state import InstanceState, ServiceState, read_state
 from alamal_stack.processes import StackError
 from alamal_stack.runner import EmbeddedStack, RestartPolicy
 from alamal_stack.services import ServiceSpec
@@ -80,7 +80,8 @@ async def test_stack_runs_a_service_survives_kill_and_restart(
         assert state.bootstrap == stack.bootstrap
         assert state.runner_pid == os.getpid()
         assert state.broker_pid == stack.broker.pid
-        assert state.services["fake"] == ServiceState(url=url, pid=old_pid)
+        instance = InstanceState(url=service.instance_url, pid=old_pid)
+        assert state.services["fake"] == ServiceState(url=url, pid=old_pid, instances=(instance,))
         assert state.signing_key == str(stack.keys.signing)
         assert stack.state_file.stat().st_mode & 0o777 == 0o600
         with pytest.raises(StackError, match="already running"):

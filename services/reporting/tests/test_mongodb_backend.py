@@ -19,7 +19,8 @@ from alamal_stack.mongoeco_server import database_url
 
 from .test_service import PERIOD, published, served
 
-pytestmark = pytest.mark.integration
+# The module's service on mongoeco starts slowly on a loaded machine (over 120 s at load 35).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 __all__ = ["published"]  # the flow-publishing fixture, shared with the SQLite module
 

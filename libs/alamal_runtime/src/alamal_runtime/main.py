@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
+import threading
 from collections.abc import Callable
 
 import structlog
@@ -38,7 +41,33 @@ def serve[S: ServiceSettings](
     """Read settings from the environment and serve the app until SIGINT/SIGTERM."""
     settings = settings_type()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.Server(uvicorn_config(settings, build(settings, create_app))).run()
+    server = uvicorn.Server(uvicorn_config(settings, build(settings, create_app)))
+    if settings.exit_with_pid is not None:
+        _exit_with(settings.exit_with_pid, server)
+    server.run(sockets=inherited_sockets(settings) or None)
+
+
+def inherited_sockets(settings: ServiceSettings) -> list[socket.socket]:
+    """The listening sockets the embedded stack's runner handed over (none elsewhere)."""
+    numbers = [int(part) for part in settings.http_socket_fds.split(",") if part]
+    return [socket.socket(fileno=number) for number in numbers]
+
+
+def _exit_with(pid: int, server: uvicorn.Server, *, every: float = 1.0) -> None:
+    """Stop the server gracefully (as SIGTERM does) once process `pid` is gone."""
+
+    def watch() -> None:
+        stop = threading.Event()
+        while not stop.wait(every):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                server.should_exit = True
+                return
+            except PermissionError:
+                continue  # exists, owned by someone else
+
+    threading.Thread(target=watch, name="exit-with-runner", daemon=True).start()
 
 
 def uvicorn_config(settings: ServiceSettings, app: FastAPI) -> uvicorn.Config:

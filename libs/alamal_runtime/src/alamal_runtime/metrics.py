@@ -54,13 +54,18 @@ async def consumer_lag(
 ) -> list[PartitionLag]:
     """End offset minus the group's committed offset for every partition of `topics`.
 
-    Reads offsets only: the reader is manually assigned and never joins the group.
+    Reads offsets only: the reader is manually assigned and never joins the group. Tansu 0.6
+    answers ListOffsets(latest) with the last record batch's base offset + 1, short of the end
+    when a batch holds several records (the relay sends batches), so one small fetch from that
+    offset reads the true end, the high watermark, as well.
     """
     reader = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         request_timeout_ms=timeout_ms,
+        fetch_max_wait_ms=20,
+        max_partition_fetch_bytes=1024,
     )
     await reader.start()
     try:
@@ -73,11 +78,24 @@ async def consumer_lag(
             return []
         ends = await reader.end_offsets(partitions)
         committed = {tp: await reader.committed(tp) for tp in partitions}
+        await _true_ends(reader, partitions, ends)
     finally:
         await reader.stop()
     return [
         PartitionLag(group, tp.topic, tp.partition, ends[tp], committed[tp]) for tp in partitions
     ]
+
+
+async def _true_ends(
+    reader: AIOKafkaConsumer, partitions: list[TopicPartition], ends: dict[TopicPartition, int]
+) -> None:
+    reader.assign(partitions)
+    for tp in partitions:
+        reader.seek(tp, ends[tp])
+    await reader.getmany(*partitions, timeout_ms=200)
+    for tp in partitions:
+        if (high := reader.highwater(tp)) is not None:
+            ends[tp] = max(ends[tp], high)
 
 
 async def _partitions(reader: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.topics import dead_letter_topic
 from alamal_runtime.auth import TokenVerifier
 from alamal_runtime.dead_letters import NotingDeadLetterSink, prepare_dead_letters
@@ -28,17 +30,23 @@ from alamal_runtime.http import (
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
 from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
+from alamal_runtime.messaging.incarnation import (
+    BrokerIncarnation,
+    ClusterIdReader,
+    OutboxRetention,
+)
 from alamal_runtime.messaging.relay import OutboxRelay
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
-from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler
+from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler, consumer_lag
 from alamal_runtime.openapi import check_strict_numbers, document_errors
+from alamal_runtime.readiness import StoreReadiness
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
 from alamal_runtime.sealing.ledger import ledger_for
 from alamal_runtime.sealing.ops_api import keys_router
 from alamal_runtime.settings import ServiceSettings
-from alamal_runtime.store import OutboxMessage, Store, create_store
+from alamal_runtime.store import OutboxMessage, Store, UnitOfWork, create_store
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
 
 log = structlog.get_logger(__name__)
@@ -112,11 +120,19 @@ class ServiceRuntime:
             meter_provider=self.telemetry.meter_provider,
             interval_seconds=metrics_interval_seconds,
         )
+        self.cluster_id = ClusterIdReader(settings.kafka_bootstrap)
+        self.incarnation = BrokerIncarnation(self.store, self.cluster_id)
+        self.retention = OutboxRetention(
+            self.store,
+            retention_seconds=settings.outbox_retention_seconds,
+            every_seconds=settings.outbox_trim_interval_seconds,
+        )
         self.relay = OutboxRelay(
             self.store,
             self._publish,
             poll_seconds=settings.outbox_poll_seconds,
             tracer=self.telemetry.tracer_provider.get_tracer("alamal.outbox"),
+            before_batch=self.incarnation.check,
         )
         self.topics: set[str] = {*publishes, self.dead_letter_topic}
         self.token_verifier = TokenVerifier(
@@ -124,9 +140,16 @@ class ServiceRuntime:
         )
         self._relay_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._start_hooks: list[Callable[[Store], Awaitable[None]]] = [prepare_dead_letters]
         self._processors: dict[str, EventProcessor] = {}
         self._subscribed = False
+        self._last_handled = 0.0
+        self.readiness = StoreReadiness(
+            self.store,
+            min_free_bytes=settings.store_min_free_bytes,
+            timeout_seconds=settings.readiness_timeout_seconds,
+        )
 
     def _build_store(self) -> Store:
         url = self.settings.store_url.get_secret_value()
@@ -162,10 +185,15 @@ class ServiceRuntime:
 
     def consume(self, topic: str, handler: Handler) -> EventProcessor:
         """Handle every event on `topic` once in effect, in this service's consumer group."""
+
+        async def handled(event: CloudEvent[Any], uow: UnitOfWork) -> None:
+            self._last_handled = time.monotonic()  # the drain waits until consumers are idle
+            await handler(event, uow)
+
         processor = EventProcessor(
             store=self.store,
             consumer=self.service,
-            handler=handler,
+            handler=handled,
             dead_letters=self.dead_letters,
             retries=self.settings.handler_retries,
         )
@@ -210,15 +238,59 @@ class ServiceRuntime:
         await self.broker.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
         self._metrics_task = asyncio.create_task(self.metrics.run(), name=f"{self.service}-metrics")
+        self._retention_task = asyncio.create_task(
+            self.retention.run(), name=f"{self.service}-outbox-retention"
+        )
         log.info("service_started", topics=sorted(self.topics))
 
+    async def drain(self) -> bool:
+        """Keep relaying and consuming until the outbox is empty, the consumers have no lag and
+        have handled nothing for `drain_quiet_seconds`, at most `drain_seconds`; return whether
+        it got there. Stopping calls it (HTTP has stopped accepting by then), so what the last
+        requests committed is published and what others published last is consumed.
+
+        Whatever it cannot finish is not lost: the outbox keeps it (published again to a new
+        broker incarnation) and the broker keeps the rest for the consumers' next start.
+        """
+        started = time.monotonic()
+        deadline = started + self.settings.drain_seconds
+        backlog = lag = -1
+        while self._relay_task is not None and time.monotonic() < deadline:
+            self.relay.wake()
+            try:
+                backlog = await self.store.outbox_backlog()
+                lag = await self._lag()
+            except Exception as exc:  # broker or store gone: nothing more will move
+                log.warning("drain_check_failed", error=type(exc).__name__)
+                return False
+            idle = time.monotonic() - self._last_handled >= self.settings.drain_quiet_seconds
+            if backlog == 0 and lag == 0 and idle:
+                log.info("drained", seconds=round(time.monotonic() - started, 2))
+                return True
+            await asyncio.sleep(0.1)
+        if self._relay_task is not None:
+            log.warning("drain_incomplete", outbox_backlog=backlog, consumer_lag=lag)
+        return False
+
+    async def _lag(self) -> int:
+        if not self._processors:
+            return 0
+        async with asyncio.timeout(5):
+            parts = await consumer_lag(
+                self.settings.kafka_bootstrap, self.consumer_group, self._processors
+            )
+        return sum(part.lag for part in parts)
+
     async def stop(self) -> None:
-        """Stop relaying and consuming, then close the store and flush telemetry."""
-        for task in (self._relay_task, self._metrics_task):
+        """Drain, stop relaying and consuming, then close the store and flush telemetry."""
+        if self.settings.drain_seconds > 0:
+            await self.drain()
+        for task in (self._relay_task, self._metrics_task, self._retention_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._relay_task = self._metrics_task = None
+        self._relay_task = self._metrics_task = self._retention_task = None
+        await self.cluster_id.close()
         await self.broker.stop()
         await self.store.close()
         self.telemetry.shutdown()
@@ -240,7 +312,7 @@ class ServiceRuntime:
         app.state.token_verifier = self.token_verifier
         install_error_handlers(app)
         every = [
-            health_router({"store": self.store, "broker": _BrokerCheck(self)}),
+            health_router({"store": self.readiness, "broker": _BrokerCheck(self)}),
             ops_router(self.service, self.store),
             dead_letters_router(self.store, KafkaRepublisher(self.settings.kafka_bootstrap)),
             *(

@@ -20,6 +20,19 @@ class ServiceSettings(BaseSettings):
     profile: Profile = "prod"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    http_socket_fds: str = Field(
+        default="",
+        pattern=r"^[0-9,]{0,100}$",
+        description="Comma-separated numbers of listening sockets inherited from the embedded"
+        " stack's runner, served instead of binding http_host:http_port (the runner binds the"
+        " ports, so replicas share one and a probe never meets an unbound port)",
+    )
+    exit_with_pid: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop (draining, as on SIGTERM) once the process with this id is gone: the"
+        " embedded stack's runner sets it, so no service outlives a runner that was killed",
+    )
     store_url: SecretStr = Field(
         description="sqlite:///path/to/file.sqlite3 or mongodb://[user:password@]host/database;"
         " secret because a MongoDB URL can carry credentials"
@@ -49,6 +62,35 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     handler_retries: int = Field(default=3, ge=0, le=20)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_seconds: float = Field(
+        default=30 * 24 * 3600.0,
+        ge=0,
+        description="How long published outbox messages are kept, to publish them again to a"
+        " new broker incarnation (the embedded Tansu loses everything when it restarts) and as"
+        " the source of a projection rebuild; 0 keeps them for ever",
+    )
+    outbox_trim_interval_seconds: float = Field(default=600.0, gt=0)
+    store_min_free_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Readiness fails when the disk of a file-backed store (SQLite) has less"
+        " free space than this (0: no check); the store must also take a write",
+    )
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    drain_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, after the HTTP side stopped: how long the service keeps"
+        " publishing its outbox and consuming until both are quiet, before it stops",
+    )
+    drain_quiet_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="How long the outbox must stay empty and the consumers idle with no lag"
+        " for the drain to end early",
+    )
     trace_link: str | None = Field(
         default=None,
         pattern=r"^https?://[A-Za-z0-9.:\[\]-]+/[A-Za-z0-9._~/-]*\{trace_id\}[A-Za-z0-9._~/-]*$",

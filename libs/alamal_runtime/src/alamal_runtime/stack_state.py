@@ -26,11 +26,21 @@ class StackStateError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceState:
-    """One service process of the stack."""
+class InstanceState:
+    """One replica process of a service: its own URL (readiness, its outbox) and process id."""
 
     url: str
     pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """One service of the stack: the URL its replicas share, the first replica's process id,
+    and every replica (`./alamal run --replicas N`)."""
+
+    url: str
+    pid: int | None = None
+    instances: tuple[InstanceState, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +67,7 @@ class StackState:
             raw = json.loads(text)
             if raw.pop("format") != FORMAT:
                 raise StackStateError("the stack state file has another format: restart the stack")
-            services = {name: ServiceState(**s) for name, s in raw.pop("services").items()}
+            services = {name: _service(s) for name, s in raw.pop("services").items()}
             return cls(services=services, **raw)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise StackStateError(
@@ -67,6 +77,14 @@ class StackState:
     def runner_alive(self) -> bool:
         """True while the runner process that wrote the file still exists."""
         return _alive(self.runner_pid)
+
+
+def _service(raw: dict[str, object]) -> ServiceState:
+    instances = raw.pop("instances", [])
+    if not isinstance(instances, list):
+        raise TypeError("instances is not a list")
+    found = tuple(InstanceState(**i) for i in instances)
+    return ServiceState(**raw, instances=found)  # type: ignore[arg-type]
 
 
 def state_path(data_dir: Path) -> Path:

@@ -22,12 +22,19 @@ from alamal_stack.services import SERVICES, ServiceSpec, select_services
 
 log = structlog.get_logger(__name__)
 
+# SIGHUP too: closing the terminal must stop the stack in order, not orphan its processes.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 async def serve(stack: EmbeddedStack, *, follow: bool = False, out: TextIO = sys.stdout) -> int:
-    """Run `stack` until SIGINT/SIGTERM (exit 0) or a service keeps crashing (exit 1)."""
+    """Run `stack` until SIGINT/SIGTERM/SIGHUP (exit 0) or a process keeps crashing (exit 1).
+
+    Stopping drains (see `EmbeddedStack`); a second Ctrl-C does not cut it short, the services'
+    drain time bounds it.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     starting = asyncio.create_task(stack.start())
     stopping = asyncio.create_task(stop.wait())
@@ -58,7 +65,7 @@ async def serve(stack: EmbeddedStack, *, follow: bool = False, out: TextIO = sys
         for task in (stopping, failing, follower):
             if task is not None:
                 task.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
@@ -69,7 +76,8 @@ def banner(stack: EmbeddedStack) -> str:
     for name, url in stack.urls.items():
         lines.append(f"  {name:<{width}}  {url}   docs: {url}/docs")
     lines += [
-        f"  {'kafka':<{width}}  {stack.bootstrap}   (Tansu, in memory: lost when the stack stops)",
+        f"  {'kafka':<{width}}  {stack.bootstrap}   (Tansu, in memory; the services' outboxes "
+        "refill it after a restart)",
         f"  {'data':<{width}}  {_shown(stack.data_dir)}   logs: {_shown(stack.logs_dir)}",
         f"  {'token':<{width}}  python -m alamal_runtime.devtoken "
         f"--key {_shown(stack.keys.signing)} --help",
@@ -90,7 +98,9 @@ def banner(stack: EmbeddedStack) -> str:
             f"\n  Staff web UI: {stack.urls['gateway']}/login"
             + (f"   demo users and passwords: {_shown(demo)}" if demo.exists() else "")
         )
-    lines.append("\nCtrl-C stops everything.\n")
+    if stack.replica_count > 1:
+        lines.append(f"\n  {stack.replica_count} replicas of every service share its URL.")
+    lines.append("\nCtrl-C stops everything (it drains first: give it a few seconds).\n")
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +127,12 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
+    run.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a service may take to become ready (default 60)",
+    )
     run.add_argument(
         "--traces",
         action="store_true",
@@ -170,6 +186,7 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         kafka_port=args.kafka_port,
         base_port=args.base_port,
         partitions=args.partitions,
+        ready_timeout=args.ready_timeout,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
         trace_ui=args.traces,

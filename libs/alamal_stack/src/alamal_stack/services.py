@@ -110,6 +110,7 @@ def service_env(
     environ: Mapping[str, str],
     signing_key: Path | None = None,
     peers: Mapping[str, str] | None = None,
+    runner_pid: int | None = None,
 ) -> dict[str, str]:
     """The complete environment for one service process (nothing else is inherited).
 
@@ -117,6 +118,7 @@ def service_env(
     not set itself, and `<PREFIX>LOG_LEVEL` (falling back to plain `LOG_LEVEL`). `DATA_DIR` is
     the service's own folder (dev-only material such as a generated encryption key lives there).
     A service that signs tokens gets `signing_key`; one that calls services gets `peers`' URLs.
+    With `runner_pid` the service stops (draining) once that process is gone.
     """
     p = spec.env_prefix
     env = {k: v for k, v in environ.items() if k in _INHERITED or k.startswith("LC_")}
@@ -134,6 +136,8 @@ def service_env(
         f"{p}TOKEN_PUBLIC_KEY_FILE": str(verify_key.resolve()),
         f"{p}DATA_DIR": str((data_dir / spec.name).resolve()),
     }
+    if runner_pid is not None:
+        env[f"{p}EXIT_WITH_PID"] = str(runner_pid)
     if spec.signs_tokens:
         if signing_key is None:
             raise ValueError(f"{spec.name} signs tokens: pass the signing key")

@@ -3,15 +3,19 @@
 Measured quirks (DESIGN decision 3): a restart loses every topic, offset and group; topics
 must be created explicitly (auto-created ones get 4 partitions, which cannot grow later);
 producers need `enable_idempotence=False`.
+
+Every start gets a new cluster id (`alamal-<random>`), which Kafka clients read from the
+metadata: that is how a service sees that the broker it talks to is a new incarnation that lost
+what the previous one held (Apache Kafka keeps one cluster id for its whole life).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -26,6 +30,7 @@ from aiokafka.errors import KafkaError
 from alamal_stack.processes import (
     LOCALHOST,
     StackError,
+    connect_without_self_connect,
     ensure_port_free,
     free_port,
     log_tail,
@@ -79,6 +84,9 @@ class TansuBroker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self.start_seconds: float | None = None
+        self.cluster_id: str | None = None
+        """The current incarnation's cluster id (new at every start)."""
+        self.starts = 0
 
     @property
     def bootstrap(self) -> str:
@@ -118,7 +126,29 @@ class TansuBroker:
         else:
             ensure_port_free(self._requested_port, "tansu")
             self._port = self._requested_port
-        self._proc = self._spawn(self._port)
+        await self._spawn_and_wait(self._port, started)
+
+    async def restart_async(self, *, port_wait: float = 10.0) -> None:
+        """Start a new incarnation on the same port (after a crash or a kill); the old
+        process, if any is left, is stopped first. Waits up to `port_wait` seconds for the
+        port to be free again."""
+        if self._port is None:
+            raise StackError("the broker was never started")
+        started = time.perf_counter()
+        await self.stop_async()
+        deadline = time.monotonic() + port_wait
+        while True:
+            try:
+                ensure_port_free(self._port, "tansu")
+                break
+            except StackError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        await self._spawn_and_wait(self._port, started)
+
+    async def _spawn_and_wait(self, port: int, started: float) -> None:
+        self._proc = self._spawn(port)
         try:
             await wait_for_kafka(
                 self.bootstrap, within=self._start_timeout, proc=self._proc, log_path=self.log_path
@@ -127,18 +157,35 @@ class TansuBroker:
             self.stop()
             raise
         self.start_seconds = time.perf_counter() - started
-        log.info("tansu.ready", bootstrap=self.bootstrap, seconds=round(self.start_seconds, 3))
+        log.info(
+            "tansu.ready",
+            bootstrap=self.bootstrap,
+            cluster_id=self.cluster_id,
+            seconds=round(self.start_seconds, 3),
+        )
+
+    def exit_code(self) -> int | None:
+        """The exit code once the broker process has ended; None while it runs or when the
+        runner stopped it on purpose."""
+        return None if self._proc is None else self._proc.poll()
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         url = f"tcp://{LOCALHOST}:{port}"
+        self.starts += 1
+        self.cluster_id = f"alamal-{uuid.uuid4().hex[:16]}"
         argv = [str(self._binary or tansu_binary()), "broker", "--listener-url", url]
         argv += ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        argv += ["--cluster-id", self.cluster_id]
         env = {k: v for k, v in os.environ.items() if k not in _BROKER_ENV_KNOBS}
         env["NO_COLOR"] = "1"
         output: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log_file = output = self.log_path.open("ab")
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            line = f"---- alamal_stack: tansu start #{self.starts} at {stamp} ----\n"
+            self._log_file.write(line.encode())
+            self._log_file.flush()
         # Own process group: a terminal Ctrl-C reaches only the runner, which stops us in order.
         return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=env, process_group=0
@@ -198,13 +245,10 @@ async def wait_for_kafka(
 
 async def _kafka_answers(bootstrap: str) -> bool:
     host, _, port = bootstrap.rpartition(":")
-    try:  # a plain connect first: aiokafka logs an error for every refused bootstrap
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.0)
-    except (OSError, TimeoutError):
+    # A plain connect first (aiokafka logs an error for every refused bootstrap), made so that
+    # it cannot connect to itself while the broker has not bound its port yet.
+    if not await connect_without_self_connect(host, int(port), 1.0):
         return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
     try:
         await admin.start()  # bootstraps: a metadata request answered by the broker

@@ -1,6 +1,7 @@
 """Run the reporting service: `python -m alamal_reporting` (configured by REPORTING_* variables).
 
-`python -m alamal_reporting rebuild` drops the projection and replays the topics into it.
+`python -m alamal_reporting rebuild` replays the topics into an emptied projection when they hold
+its whole history; `... reconcile [--check]` repairs what the projection lacks.
 """
 
 import sys

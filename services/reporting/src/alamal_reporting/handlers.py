@@ -18,7 +18,7 @@ from alamal_contracts.topics import (
     REFERRAL_UPDATED,
     VISIT_LOGGED,
 )
-from alamal_reporting import store
+from alamal_reporting import ledger, store
 from alamal_reporting.domain.facts import facts_of
 from alamal_runtime.store import UnitOfWork
 
@@ -48,4 +48,5 @@ class Projector:
     async def __call__(self, event: CloudEvent[Any], uow: UnitOfWork) -> None:
         """Handle one event (the runtime has already claimed its id in the inbox)."""
         await store.apply(uow, facts_of(event.data))
+        await ledger.record(uow, event)
         self._projected.add(1, {"event.type": event.type})

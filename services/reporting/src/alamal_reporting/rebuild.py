@@ -1,35 +1,44 @@
-"""Rebuild the projection: drop it, then replay the consumed topics from their first offsets.
+"""Rebuild the projection from a source that holds its whole history, or refuse.
 
-A plain aiokafka consumer without a group reads every partition from the earliest offset to the
-end offset taken just after the drop. Events are merged in memory and written in batches (one
-unit of work each). The merge is idempotent and order-free, so events the live service handles
-meanwhile are neither lost nor counted twice. Records the live consumer would dead-letter
-(invalid envelope or data) are skipped here too.
+The topics are read to their end first (see `source`). The source must hold every event the
+projection was built from (its ledger), except those of erased families: a source that lacks
+any is incomplete (on the embedded default, a broker restart lost events that no producer's
+retained outbox could publish again), and the rebuild then stops before it drops anything and
+names what is missing per topic. Otherwise the projection is dropped, the topics are read once
+more from where the first read stopped (what the live service handled meanwhile), and the merged
+facts are written in batches (one unit of work each). The merge is idempotent and order-free,
+so events the live service handles during the rebuild are neither lost nor counted twice.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from alamal_contracts.envelope import EnvelopeError, from_kafka
-from alamal_reporting import store
-from alamal_reporting.domain.facts import FactDoc, facts_of
+from alamal_reporting import ledger, store
 from alamal_reporting.handlers import CONSUMED_TOPICS
+from alamal_reporting.source import Progress, SourceStalledError, read_source
 from alamal_runtime.store import Store
 
 log = structlog.get_logger(__name__)
 
-type Progress = Callable[[int, int], None]
-"""Called with (records read so far, records to read)."""
+RebuildStalledError = SourceStalledError
+"""The broker stopped delivering before the end offsets were reached."""
 
 
-class RebuildStalledError(RuntimeError):
-    """The broker stopped delivering before the end offsets were reached."""
+class IncompleteSourceError(RuntimeError):
+    """The topics lack events the projection was built from: rebuilding would lose them."""
+
+    def __init__(self, missing: dict[str, int]) -> None:
+        self.missing = dict(sorted(missing.items()))
+        listed = ", ".join(f"{topic}: {count}" for topic, count in self.missing.items())
+        super().__init__(
+            f"the topics lack {sum(missing.values())} events the projection was built from"
+            f" ({listed}); nothing was dropped. Let the producers publish their retained"
+            " outboxes (they do after a broker restart), or repair with `reconcile`."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,15 @@ class RebuildResult:
     skipped: int
 
 
+async def missing_from(
+    projection: Store, source_events: Sequence[str] | set[str]
+) -> dict[str, int]:
+    """Per topic, how many events the projection was built from are not in the source."""
+    return ledger.not_in(
+        source_events, await ledger.entries(projection), await ledger.erased(projection)
+    )
+
+
 async def rebuild(
     projection: Store,
     bootstrap: str,
@@ -50,73 +68,30 @@ async def rebuild(
     progress: Progress | None = None,
     stall_seconds: float = 60.0,
 ) -> RebuildResult:
-    """Drop the projection and replay `topics` up to their current end into it."""
-    dropped = await store.drop(projection)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=batch_size,
-        fetch_max_bytes=16 * 1024 * 1024,
+    """Drop the projection and replay `topics` into it, if they hold its whole history."""
+    source = await read_source(
+        bootstrap, topics, batch_size=batch_size, progress=progress, stall_seconds=stall_seconds
     )
-    await consumer.start()
-    try:
-        partitions = await _partitions(consumer, topics)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
-        # Tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1 rather
-        # than the log end; the fetch high watermark is right, so the first one seen raises it.
-        confirmed: set[TopicPartition] = set()
-        read = events = skipped = 0
-        pending: dict[tuple[str, str], FactDoc] = {}
-        last_progress = time.monotonic()
-        while remaining:
-            if time.monotonic() - last_progress > stall_seconds:
-                raise RebuildStalledError(f"no record read for {stall_seconds:.0f} s")
-            for tp in remaining - confirmed:
-                if (high := consumer.highwater(tp)) is not None:
-                    ends[tp] = max(ends[tp], high)
-                    confirmed.add(tp)
-            if progress is not None:
-                progress(read, sum(ends[tp] - starts[tp] for tp in partitions))
-            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=batch_size)
-            if batches:
-                last_progress = time.monotonic()
-            for tp, records in batches.items():
-                for record in records:
-                    if tp in confirmed and record.offset >= ends[tp]:
-                        break
-                    read += 1
-                    try:
-                        event = from_kafka(record.value or b"", record.headers)
-                    except EnvelopeError:
-                        skipped += 1
-                        continue
-                    events += 1
-                    store.combine(pending, facts_of(event.data))
-            for tp in list(remaining):
-                if tp in confirmed and await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-            if len(pending) >= batch_size or not remaining:
-                await store.write_batch(projection, pending)
-                pending = {}
-        if progress is not None:
-            progress(read, sum(ends[tp] - starts[tp] for tp in partitions))
-    finally:
-        await consumer.stop()
-    log.info("projection_rebuilt", events=events, skipped=skipped, dropped=dropped)
-    return RebuildResult(dropped=dropped, events=events, skipped=skipped)
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    existing = await consumer.topics()  # also refreshes the partition metadata
-    found: list[TopicPartition] = []
-    for topic in topics:
-        if topic in existing:
-            numbers = consumer.partitions_for_topic(topic) or set()
-            found += [TopicPartition(topic, n) for n in sorted(numbers)]
-    return found
+    missing = await missing_from(projection, set(source.events))
+    if missing:
+        log.error("rebuild_refused", missing_per_topic=missing)
+        raise IncompleteSourceError(missing)
+    dropped = await store.drop(projection)
+    # What arrived while the first read ran (the live service may have merged it before the drop).
+    await read_source(
+        bootstrap,
+        topics,
+        into=source,
+        starts=dict(source.ends),
+        batch_size=batch_size,
+        progress=progress,
+        stall_seconds=stall_seconds,
+    )
+    pending = list(source.facts.items())
+    for start in range(0, len(pending), batch_size):
+        await store.write_batch(projection, dict(pending[start : start + batch_size]))
+    await ledger.add(projection, source.events)
+    log.info(
+        "projection_rebuilt", events=len(source.events), skipped=source.skipped, dropped=dropped
+    )
+    return RebuildResult(dropped=dropped, events=len(source.events), skipped=source.skipped)

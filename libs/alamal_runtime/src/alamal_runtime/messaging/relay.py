@@ -56,8 +56,10 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         max_backoff_seconds: float = 10.0,
         tracer: trace.Tracer | None = None,
+        before_batch: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._before_batch = before_batch
         self._send = send
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -76,6 +78,9 @@ class OutboxRelay:
 
         Raises the first failure after marking what did go out, so it is not re-sent.
         """
+        if self._before_batch is not None:
+            # E.g. a new broker incarnation: what it lost is requeued before anything newer.
+            await self._before_batch()
         records = await self._store.outbox_pending(self._batch_size)
         sent: list[OutboxRecord] = []
         try:

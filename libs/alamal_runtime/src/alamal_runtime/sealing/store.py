@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -183,6 +184,14 @@ class SealedStore(Store):
     async def outbox_backlog(self) -> int:
         """The backend's outbox backlog."""
         return await self.inner.outbox_backlog()
+
+    async def outbox_requeue(self) -> int:
+        """Publish the backend's retained outbox again."""
+        return await self.inner.outbox_requeue()
+
+    async def outbox_trim(self, before: datetime) -> dict[str, int]:
+        """Apply outbox retention in the backend."""
+        return await self.inner.outbox_trim(before)
 
     def use_keyring(self, keyring: Keyring) -> None:
         """Switch to a reloaded keyring (KEK rotation)."""

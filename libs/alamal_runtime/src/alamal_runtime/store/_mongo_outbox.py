@@ -148,3 +148,27 @@ async def outbox_backlog(db: Db) -> int:
     """How many outbox messages wait to be published."""
     with mapped_errors():
         return await db[OUTBOX].count_documents({"sent_at": None})
+
+
+async def outbox_requeue(db: Db) -> int:
+    """Mark every published message unsent again (each keeps its number in its key)."""
+    with mapped_errors():
+        result = await db[OUTBOX].update_many(
+            {"sent_at": {"$ne": None}}, {"$set": {"sent_at": None}}
+        )
+    return int(result.modified_count)
+
+
+async def outbox_trim(db: Db, before: datetime) -> dict[str, int]:
+    """Delete the messages published before `before`; return how many per topic."""
+    old = {"sent_at": {"$ne": None, "$lt": before}}
+    counts: dict[str, int] = {}
+    with mapped_errors():
+        rows = await db[OUTBOX].aggregate(
+            [{"$match": old}, {"$group": {"_id": "$topic", "n": {"$sum": 1}}}]
+        )
+        async for row in rows:
+            counts[str(row["_id"])] = int(row["n"])
+        if counts:
+            await db[OUTBOX].delete_many(old)
+    return counts

@@ -376,6 +376,20 @@ def outbox_mark_sent(conn: sqlite3.Connection, seqs: Sequence[int], now: datetim
     )
 
 
+def outbox_requeue(conn: sqlite3.Connection) -> int:
+    """Mark every published message unsent again (each keeps its place in the order)."""
+    return conn.execute("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL").rowcount
+
+
+def outbox_trim(conn: sqlite3.Connection, before: datetime) -> dict[str, int]:
+    """Delete the messages published before `before`; return how many per topic."""
+    bound = (before.isoformat(),)
+    old = "FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?"
+    counts = conn.execute(f"SELECT topic, count(*) {old} GROUP BY topic", bound).fetchall()
+    conn.execute(f"DELETE {old}", bound)
+    return {str(topic): int(count) for topic, count in counts}
+
+
 def outbox_backlog(conn: sqlite3.Connection) -> int:
     """How many messages wait to be published."""
     (count,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()

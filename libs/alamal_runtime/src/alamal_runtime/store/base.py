@@ -275,3 +275,14 @@ class Store(ABC):
     @abstractmethod
     async def outbox_backlog(self) -> int:
         """How many outbox messages wait to be published."""
+
+    @abstractmethod
+    async def outbox_requeue(self) -> int:
+        """Mark every retained published outbox message unsent again, so that the relay
+        publishes it again, each key's messages in their original order and before the ones
+        still waiting (a new broker incarnation lost them); return how many."""
+
+    @abstractmethod
+    async def outbox_trim(self, before: datetime) -> dict[str, int]:
+        """Delete the outbox messages published before `before` (retention: unsent ones always
+        stay); return how many were deleted per topic."""

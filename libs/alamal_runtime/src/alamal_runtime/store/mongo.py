@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -264,6 +265,21 @@ class MongoStore(Store):
     async def outbox_backlog(self) -> int:
         """How many outbox messages wait to be published."""
         return await outbox.outbox_backlog(self._require_db())
+
+    async def outbox_requeue(self) -> int:
+        """Mark the retained published messages unsent again."""
+        db = self._require_db()
+        async with self._serialized():
+            count = await outbox.outbox_requeue(db)
+        if count:
+            self._notify_outbox_committed()
+        return count
+
+    async def outbox_trim(self, before: datetime) -> dict[str, int]:
+        """Delete the messages published before `before`."""
+        db = self._require_db()
+        async with self._serialized():
+            return await outbox.outbox_trim(db, before)
 
 
 async def _commit(session: Session, started: float) -> None:

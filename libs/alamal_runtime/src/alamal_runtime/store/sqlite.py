@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from alamal_runtime.store import _sqlite_ops as ops
@@ -203,6 +204,20 @@ class SqliteStore(Store):
     async def outbox_backlog(self) -> int:
         """How many outbox messages wait to be published."""
         return await self._read(ops.outbox_backlog)
+
+    async def outbox_requeue(self) -> int:
+        """Mark the retained published messages unsent again, in a unit of work of its own."""
+        async with self._open_writer().unit() as group:
+            count = await self._write(ops.outbox_requeue)
+            group.emitted |= count > 0  # wakes the relay once committed
+        return count
+
+    async def outbox_trim(self, before: datetime) -> dict[str, int]:
+        """Delete the messages published before `before`, in a unit of work of its own."""
+        async with self._open_writer().unit() as group:
+            trimmed = await self._write(lambda c: ops.outbox_trim(c, before))
+            group.deleted |= bool(trimmed)  # zeroed and the WAL truncated after the commit
+        return trimmed
 
 
 class _SqliteUnitOfWork(EmittingUnitOfWork):
