@@ -33,7 +33,15 @@ from alamal_runtime.store import create_store
 from alamal_stack.runner import EmbeddedStack
 from alamal_stack.services import SERVICES, store_url
 
-from .test_browser import ARTIFACTS, LAUNCH_ARGS, _require_chromium, demo_passwords, log_in
+from .test_browser import (
+    ARTIFACTS,
+    LAUNCH_ARGS,
+    Walk,
+    _require_chromium,
+    check,
+    demo_passwords,
+    log_in,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -259,6 +267,21 @@ DEVICE_STATE = """async () => {
 }"""
 
 
+OFFLINE_TARGETS = """() => [...document.querySelectorAll('#offline button, #offline a')]
+  .filter(e => e.offsetParent !== null)
+  .map(e => [e.outerHTML.slice(0, 70), e.getBoundingClientRect()])
+  .filter(([_, r]) => r.width < 44 || r.height < 44)
+  .map(([html, r]) => `${html} (${Math.round(r.width)}x${Math.round(r.height)})`)"""
+"""The offline region's buttons and links: at least 44 x 44 CSS px (it sits outside <main>)."""
+
+
+async def accessible(page: Any, walk: Walk, name: str) -> None:
+    """axe-core (0 critical, 0 serious) and tap targets, the offline region's included."""
+    await check(page, walk, f"offline-{name}")
+    small = await page.evaluate(OFFLINE_TARGETS)
+    walk.problems.extend(f"offline-{name}: tap target under 44x44 px: {t}" for t in small)
+
+
 async def device(page: Any) -> dict[str, Any]:
     """What the device holds, read through the page: IndexedDB and Cache Storage."""
     state: dict[str, Any] = await page.evaluate(DEVICE_STATE)
@@ -281,6 +304,7 @@ async def test_visits_logged_offline_are_sent_once_the_connection_returns(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    walk = Walk()
     await log_in(page, base, TRUSTED, demo_passwords(stack)[TRUSTED])
 
     # Online: the caseload, with the pages a living room needs kept on the device.
@@ -297,6 +321,7 @@ async def test_visits_logged_offline_are_sent_once_the_connection_returns(
     await log_visit_offline(page, case["id"], "phone", "money", NOTES[1])
     assert await waiting(page) == 2
     assert "2 bezoeken wachten op verzending" in await page.inner_text("#offline")
+    await accessible(page, walk, "queued")
     queued = (await device(page))["queue"]
     assert len(queued) == 2
     assert len({item["key"] for item in queued}) == 2
@@ -333,8 +358,8 @@ async def test_visits_logged_offline_are_sent_once_the_connection_returns(
 
     metrics = await ten_visits(page, connection, casework, case["id"])
     metrics["kept_after_caseload"] = kept["caches"]
-    await refused_and_held(page, connection, casework, case["id"], other["id"])
-    await expired_while_offline(page, connection, casework, case["id"], stack)
+    await refused_and_held(page, connection, casework, case["id"], other["id"], walk)
+    await expired_while_offline(page, connection, casework, case["id"], stack, walk)
 
     # Logging out leaves nothing on the device.
     async with page.expect_navigation(wait_until="load"):
@@ -345,6 +370,7 @@ async def test_visits_logged_offline_are_sent_once_the_connection_returns(
     assert DB not in left["databases"]
     assert left["queue"] == []
     assert errors == [], "no script error on any page"
+    assert not walk.problems, "\n".join(walk.problems)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "offline-metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps({k: v for k, v in metrics.items() if k != "kept_after_caseload"}))  # noqa: T201
@@ -374,7 +400,12 @@ async def ten_visits(
 
 
 async def expired_while_offline(
-    page: Any, connection: Connection, casework: Casework, case_id: str, stack: EmbeddedStack
+    page: Any,
+    connection: Connection,
+    casework: Casework,
+    case_id: str,
+    stack: EmbeddedStack,
+    walk: Walk,
 ) -> None:
     """Her session ends while a visit waits offline: the visit stays sealed on the device,
     another trusted person logging in there neither sees nor sends it, and it is sent once
@@ -399,6 +430,7 @@ async def expired_while_offline(
     assert "/login" in page.url, f"the ended session leads to the login page, not {page.url}"
     await ready(page)
     assert "wachten tot degene die ze opsloeg weer inlogt" in await page.inner_text("#offline")
+    await accessible(page, walk, "login-others")
     kept = await device(page)
     assert "alamal-pages" not in kept["caches"], "the login page forgets the kept pages"
     assert len([item for item in kept["queue"] if item.get("state") == "waiting"]) == 1
@@ -427,7 +459,7 @@ async def expired_while_offline(
 
 
 async def refused_and_held(
-    page: Any, connection: Connection, casework: Casework, case_id: str, other_case: str
+    page: Any, connection: Connection, casework: Casework, case_id: str, other_case: str, walk: Walk
 ) -> None:
     """A visit cases refuses (a date in the future) and one for a case closed meanwhile: both
     are kept and said in words, neither is dropped."""
@@ -444,8 +476,13 @@ async def refused_and_held(
     assert "intussen gesloten" in status
     assert await page.locator("#offline a[href='/visits/held']").count() == 1
     assert await page.locator("#offline a[href*='?queued=']").count() == 1
+    await accessible(page, walk, "refused-and-held")
     page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.click("#offline li:has(a[href*='?queued=']) button")
     await page.wait_for_selector("#offline a[href*='?queued=']", state="detached")
     held = await casework.visits(other_case)
     assert held == [], "a held visit waits for the coordinator, it is not on the case"
+    await page.goto("/visits/held")
+    await ready(page)
+    assert "Na de sluiting" in await page.inner_text("main")
+    await accessible(page, walk, "held")

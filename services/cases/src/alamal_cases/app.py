@@ -21,6 +21,7 @@ from alamal_cases import (
     timeline_api,
     visits_api,
 )
+from alamal_cases.retention import PrivateNotesRule
 from alamal_cases.settings import CasesSettings
 from alamal_contracts.topics import (
     CASE_CLOSED,
@@ -63,6 +64,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.on_start(coordination_store.prepare)
     runtime.on_start(held_visit_store.prepare)
     runtime.on_start(prepare_audit)
+    runtime.retain(PrivateNotesRule())
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
     runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)

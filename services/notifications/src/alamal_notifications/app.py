@@ -28,6 +28,7 @@ from alamal_notifications import (
     partner_api,
     partner_facts,
     partners_api,
+    retention,
     store,
 )
 from alamal_notifications.deps import Services
@@ -84,6 +85,8 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
+    for rule in retention.RULES:
+        runtime.retain(rule)
     runtime.on_start(partner_facts.announce_at_start)
     runtime.on_start(store.stamp_unlisted_referrals)
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)

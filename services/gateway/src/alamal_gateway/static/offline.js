@@ -311,6 +311,7 @@
     if (item.state === 'held') {
       say(item.message, 'notice');
       const link = document.createElement('a');
+      link.className = 'button small';
       link.href = '/visits/held';
       link.textContent = text.held_link;
       li.append(link, ' ');
@@ -525,7 +526,8 @@
       return;
     }
     line.textContent = text.others;
-    list.replaceChildren(
+    const li = document.createElement('li');
+    li.append(
       button(text.delete_others, async () => {
         if (window.confirm(text.delete_others_confirm)) {
           await deleteDatabase();
@@ -533,6 +535,7 @@
         }
       })
     );
+    list.replaceChildren(li);
     root.hidden = false;
   }
 
