@@ -120,7 +120,12 @@ def test_the_partner_api_has_its_own_document_with_the_webhooks(apps: dict[str, 
         "/partner/v1/referrals/{referral_id}",
         "/partner/v1/referrals/{referral_id}/status",
     }
-    assert set(document["webhooks"]) == {"referral.escalated", "referral.updated", "webhook.test"}
+    assert set(document["webhooks"]) == {
+        "referral.escalated",
+        "referral.updated",
+        "referral.erasure-requested",
+        "webhook.test",
+    }
     for hook in document["webhooks"].values():
         headers = {p["name"] for p in hook["post"]["parameters"] if p["in"] == "header"}
         assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}

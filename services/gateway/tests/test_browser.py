@@ -53,13 +53,20 @@ class Metrics:
     pages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedStack]:
-    """The whole platform as `./alamal run` starts it, with the dev demo users."""
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EmbeddedStack]:
+    """The whole platform as `./alamal run` starts it, with the dev demo users: on SQLite, then
+    on MongoDB (`--store mongodb`: a mongoeco server per service)."""
     _require_chromium()
-    data = tmp_path_factory.mktemp("stack")
+    data = tmp_path_factory.mktemp(f"stack-{request.param}")
     async with EmbeddedStack(
-        data, base_port=0, ready_timeout=240, extra_env={"GATEWAY_DEMO_USERS": "1"}
+        data,
+        base_port=0,
+        ready_timeout=240,
+        extra_env={"GATEWAY_DEMO_USERS": "1"},
+        store=request.param,
     ) as running:
         yield running
 
@@ -385,8 +392,7 @@ async def coordinator_day(
     await screens(page, walk, f"{language}-register-coordinator", asserted=False)
     await page.goto(f"{base}/team")
     await check(page, walk, f"{language}-coord-team")
-    await page.click(f"#inbox-title ~ ul a.button[href^='{family_path}']")
-    await page.wait_for_load_state("load")
+    await submit(page, f"#inbox-title ~ ul a.button[href^='{family_path}']")
     await submit(page, "form[action$='/approve'] button")
     assert "notice=referral-approved" in page.url
     await page.goto(f"{base}/team")
@@ -439,7 +445,10 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
     operator = await operator_ctx.new_page()
     await log_in(operator, base, "demo-operator", passwords["demo-operator"])
 
-    for language in LANGS:
+    # The pages' words and axe's verdicts are the gateway's own, whatever the store: on MongoDB
+    # the day runs in Dutch only (the staff's default), which keeps CI's time within budget.
+    languages = LANGS if stack.store == "sqlite" else ("nl",)
+    for language in languages:
         for page in (tp, coord, admin, operator):
             await switch_language(page, base, language)
         family_url = await trusted_person_day(tp, base, language, walk)
@@ -505,7 +514,6 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
     for planted in (*FAMILY.values(), "Yasmine", passwords["demo-vertrouwenspersoon"]):
         assert planted not in gateway_log
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = {
         "viewport": "390x844",
         "pages": metrics.pages,
@@ -513,8 +521,10 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
         "screenshots": walk.shots,
         "screens_high": walk.screens,
     }
-    (ARTIFACTS / "gateway-metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print("gateway page metrics:", json.dumps(report))  # noqa: T201 - the figures are the output
+    if stack.store == "sqlite":  # the reference figures; the MongoDB run checks the same limits
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "gateway-metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"gateway page metrics ({stack.store}):", json.dumps(report))  # noqa: T201 - the figures
     assert len(walk.screens) == 3 * len(LANGS)
     assert not walk.problems, "axe, tap targets or page heights:\n" + "\n".join(walk.problems)
     for name in ("caseload", "family", "register"):

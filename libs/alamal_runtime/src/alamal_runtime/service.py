@@ -25,6 +25,7 @@ from alamal_runtime.dead_letters import (
     prepare_dead_letters,
 )
 from alamal_runtime.dead_letters_api import KafkaRepublisher, dead_letters_router
+from alamal_runtime.erasure import skip_erased
 from alamal_runtime.http import (
     BodySizeLimit,
     CatchUnexpected,
@@ -231,11 +232,15 @@ class ServiceRuntime:
         self.retention_schedule.add(rule)
 
     def consume(self, topic: str, handler: Handler) -> EventProcessor:
-        """Handle every event on `topic` once in effect, in this service's consumer group."""
+        """Handle every event on `topic` once in effect, in this service's consumer group.
+
+        Events about a family this service has erased are skipped (`erasure.skip_erased`).
+        """
+        skipping = skip_erased(handler)
 
         async def handled(event: CloudEvent[Any], uow: UnitOfWork) -> None:
             self._last_handled = time.monotonic()  # the drain waits until consumers are idle
-            await handler(event, uow)
+            await skipping(event, uow)
 
         processor = EventProcessor(
             store=self.store,

@@ -34,6 +34,7 @@ from alamal_gateway.web import (
     ops,
     partners,
     plan,
+    privacy,
     registration,
     reports,
 )
@@ -119,6 +120,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             reports.router,
             partners.router,
             plan.router,
+            privacy.router,
             offline.router,
             held_visits.router,
         ],

@@ -112,6 +112,7 @@ ROLE: Final = {
     "admin": N_("Administrator"),
     "operator": N_("Operator"),
     "funder": N_("Funder"),
+    "privacy_officer": N_("Privacy officer"),
 }
 LEGAL_BASIS: Final = {
     "consent": N_("The family's consent"),
