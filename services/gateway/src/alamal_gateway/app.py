@@ -35,6 +35,7 @@ from alamal_gateway.web import (
     partners,
     plan,
     privacy,
+    registration,
     reports,
 )
 from alamal_gateway.web.security import SecurityHeaders
@@ -111,6 +112,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             login.router,
             family_edit.router,
             coordination.router,
+            registration.router,
             families.router,
             casework.router,
             admin.router,

@@ -272,6 +272,7 @@ TIMELINE: Final = {
     "referral-sent": N_("Referral sent"),
     "referral-answered": N_("The partner answered"),
     "consent": N_("Consent recorded"),
+    "consent-registration": N_("Consent given at registration"),
 }
 ALL["timeline"] = TIMELINE
 
