@@ -525,7 +525,7 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "gateway-metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"gateway page metrics ({stack.store}):", json.dumps(report))  # noqa: T201 - the figures
-    assert len(walk.screens) == 3 * len(LANGS)
+    assert len(walk.screens) == 3 * len(languages)
     assert not walk.problems, "axe, tap targets or page heights:\n" + "\n".join(walk.problems)
     for name in ("caseload", "family", "register"):
         assert metrics.pages[name]["weight_kb"] < 100, "pages must stay small for phones"
