@@ -68,6 +68,8 @@ class Platform:
     urls: dict[str, str]
     signing_key: str
     users: dict[str, User] = field(default_factory=dict)
+    services: dict[str, FastAPI] = field(default_factory=dict)
+    """The services' apps (their stores are `app.state.store`), to check what they recorded."""
 
     def token(self, user: User) -> str:
         """A service token for `user`, as the gateway would mint it."""
@@ -107,22 +109,31 @@ class Platform:
 
 @asynccontextmanager
 async def platform(
-    tmp: Path, kafka_bootstrap: str, token_keys: tuple[str, str], *, down: tuple[str, ...] = ()
+    tmp: Path,
+    kafka_bootstrap: str,
+    token_keys: tuple[str, str],
+    *,
+    down: tuple[str, ...] = (),
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> AsyncIterator[Platform]:
-    """Every service up (except those in `down`), the gateway in front of them."""
+    """Every service up (except those in `down`), the gateway in front of them; `settings`
+    overrides a service's settings (e.g. a compressed retention clock)."""
     private, public = token_keys
 
     def common(name: str) -> dict[str, Any]:
-        return {
-            "store_url": f"sqlite:///{tmp}/{name}.sqlite3",
-            "data_dir": tmp / name,  # intake's and cases' dev KEK
-            "kafka_bootstrap": kafka_bootstrap,
-            "token_public_key": public,
-            "profile": "test",
-            "kafka_session_timeout_ms": 2000,
-            "outbox_poll_seconds": 0.1,
-            "kafka_consumer_group": f"test-{name}-{uuid.uuid4().hex[:10]}",
-        }
+        return (
+            (settings or {}).get(name, {})
+            | {
+                "store_url": f"sqlite:///{tmp}/{name}.sqlite3",
+                "data_dir": tmp / name,  # intake's and cases' dev KEK
+                "kafka_bootstrap": kafka_bootstrap,
+                "token_public_key": public,
+                "profile": "test",
+                "kafka_session_timeout_ms": 2000,
+                "outbox_poll_seconds": 0.1,
+                "kafka_consumer_group": f"test-{name}-{uuid.uuid4().hex[:10]}",
+            }
+        )
 
     builders = {
         "intake": lambda: intake_app(
@@ -142,18 +153,43 @@ async def platform(
         ),
     }
     async with AsyncExitStack() as stack:
-        urls = {
-            name: await stack.enter_async_context(served(build()))
-            for name, build in builders.items()
-            if name not in down
-        }
-        settings = gateway_settings(
-            tmp / "gw", kafka_bootstrap, token_keys, **{f"{n}_url": u for n, u in urls.items()}
+        apps = {name: build() for name, build in builders.items() if name not in down}
+        urls = {name: await stack.enter_async_context(served(app)) for name, app in apps.items()}
+        app = await stack.enter_async_context(
+            _gateway(tmp / "gw", kafka_bootstrap, token_keys, urls)
         )
-        (tmp / "gw").mkdir(exist_ok=True)
-        app = gateway_app(settings, telemetry=setup_telemetry("gateway", set_global=False))
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        yield Platform(gateway=app, urls=urls, signing_key=private)
+        yield Platform(gateway=app, urls=urls, signing_key=private, services=apps)
+
+
+@asynccontextmanager
+async def _gateway(
+    folder: Path, kafka_bootstrap: str, token_keys: tuple[str, str], urls: dict[str, str]
+) -> AsyncIterator[FastAPI]:
+    """A gateway (its own store in `folder`) in front of the services at `urls`; a service
+    left out is down for it (its URL is a port nothing listens on)."""
+    settings = gateway_settings(
+        folder, kafka_bootstrap, token_keys, **{f"{n}_url": u for n, u in urls.items()}
+    )
+    await asyncio.to_thread(folder.mkdir, exist_ok=True)
+    app = gateway_app(settings, telemetry=setup_telemetry("gateway", set_global=False))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def second_gateway(
+    p: Platform,
+    folder: Path,
+    kafka_bootstrap: str,
+    token_keys: tuple[str, str],
+    *,
+    down: tuple[str, ...],
+) -> AsyncIterator[Platform]:
+    """Another gateway in front of the same running services, to which those in `down` do not
+    answer (as when one is stopped); it has its own users."""
+    urls = {n: u for n, u in p.urls.items() if n not in down}
+    async with _gateway(folder, kafka_bootstrap, token_keys, urls) as app:
+        yield Platform(gateway=app, urls=urls, signing_key=p.signing_key, services=p.services)
 
 
 async def add_user(

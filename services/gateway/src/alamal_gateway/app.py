@@ -37,6 +37,7 @@ from alamal_gateway.web import (
     privacy,
     registration,
     reports,
+    retention,
 )
 from alamal_gateway.web.security import SecurityHeaders
 from alamal_gateway.web.state import Gateway
@@ -120,6 +121,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             reports.router,
             partners.router,
             plan.router,
+            retention.router,
             privacy.router,
             offline.router,
             held_visits.router,

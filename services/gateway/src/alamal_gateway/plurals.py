@@ -86,6 +86,90 @@ PHRASES: Final[dict[str, dict[str, Forms]]] = {
             "other": "{n} دقيقة",
         },
     },
+    "days": {
+        "nl": {"one": "1 dag", "other": "{n} dagen"},
+        "en": {"one": "1 day", "other": "{n} days"},
+        "ar": {
+            "zero": "{n} يوم",
+            "one": "يوم واحد",
+            "two": "يومان",
+            "few": "{n} أيام",
+            "many": "{n} يوماً",
+            "other": "{n} يوم",
+        },
+    },
+    "within-days": {
+        "nl": {"one": "binnen 1 dag", "other": "binnen {n} dagen"},
+        "en": {"one": "within 1 day", "other": "within {n} days"},
+        "ar": {
+            "zero": "الآن",
+            "one": "خلال يوم واحد",
+            "two": "خلال يومين",
+            "few": "خلال {n} أيام",
+            "many": "خلال {n} يوماً",
+            "other": "خلال {n} يوم",
+        },
+    },
+    "retention-families": {
+        "nl": {"one": "1 gezin", "other": "{n} gezinnen"},
+        "en": {"one": "1 family", "other": "{n} families"},
+        "ar": {
+            "zero": "لا أسر",
+            "one": "أسرة واحدة",
+            "two": "أسرتان",
+            "few": "{n} أسر",
+            "many": "{n} أسرة",
+            "other": "{n} أسرة",
+        },
+    },
+    "retention-notes": {
+        "nl": {"one": "1 privénotitie", "other": "{n} privénotities"},
+        "en": {"one": "1 private note", "other": "{n} private notes"},
+        "ar": {
+            "zero": "لا ملاحظات خاصة",
+            "one": "ملاحظة خاصة واحدة",
+            "two": "ملاحظتان خاصتان",
+            "few": "{n} ملاحظات خاصة",
+            "many": "{n} ملاحظة خاصة",
+            "other": "{n} ملاحظة خاصة",
+        },
+    },
+    "retention-access-records": {
+        "nl": {"one": "1 toegangsregistratie", "other": "{n} toegangsregistraties"},
+        "en": {"one": "1 access record", "other": "{n} access records"},
+        "ar": {
+            "zero": "لا سجلات وصول",
+            "one": "سجل وصول واحد",
+            "two": "سجلّا وصول",
+            "few": "{n} سجلات وصول",
+            "many": "{n} سجل وصول",
+            "other": "{n} سجل وصول",
+        },
+    },
+    "retention-delivery-records": {
+        "nl": {"one": "1 bezorgregistratie", "other": "{n} bezorgregistraties"},
+        "en": {"one": "1 delivery record", "other": "{n} delivery records"},
+        "ar": {
+            "zero": "لا سجلات تسليم",
+            "one": "سجل تسليم واحد",
+            "two": "سجلّا تسليم",
+            "few": "{n} سجلات تسليم",
+            "many": "{n} سجل تسليم",
+            "other": "{n} سجل تسليم",
+        },
+    },
+    "retention-dead-letters": {
+        "nl": {"one": "1 onbestelbaar bericht", "other": "{n} onbestelbare berichten"},
+        "en": {"one": "1 dead letter", "other": "{n} dead letters"},
+        "ar": {
+            "zero": "لا رسائل غير قابلة للمعالجة",
+            "one": "رسالة واحدة غير قابلة للمعالجة",
+            "two": "رسالتان غير قابلتين للمعالجة",
+            "few": "{n} رسائل غير قابلة للمعالجة",
+            "many": "{n} رسالة غير قابلة للمعالجة",
+            "other": "{n} رسالة غير قابلة للمعالجة",
+        },
+    },
 }
 
 
