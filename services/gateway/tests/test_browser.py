@@ -444,6 +444,9 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
     operator_ctx = await new_phone(browser)
     operator = await operator_ctx.new_page()
     await log_in(operator, base, "demo-operator", passwords["demo-operator"])
+    privacy_ctx = await new_phone(browser)
+    privacy = await privacy_ctx.new_page()
+    await log_in(privacy, base, "demo-privacy", passwords["demo-privacy"])
 
     # The pages' words and axe's verdicts are the gateway's own, whatever the store: on MongoDB
     # the day runs in Dutch only (the staff's default), which keeps CI's time within budget.
@@ -462,6 +465,15 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
         await check(operator, walk, f"{language}-operator")
         await tp.goto(f"{base}/login")
         await check(tp, walk, f"{language}-login")
+        # The privacy officer's retention page: the deletion log and the dry run.
+        await privacy.goto(f"{base}/retention")
+        await privacy.select_option("#language", language)
+        await submit(privacy, "form[action='/language'] button")
+        assert await privacy.get_attribute("html", "lang") == language
+        assert await privacy.locator("#rules-table").count() == 1
+        await check(privacy, walk, f"{language}-retention")
+        await privacy.goto(f"{base}/retention/run")
+        await check(privacy, walk, f"{language}-retention-run")
 
     # A record nobody can read reaches cases and reporting: each dead-letters it under one name,
     # the same on this page, in the services' API and in alamal-ops; the operator closes one.
@@ -503,7 +515,7 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
     for path, name in (("/team", "team"), ("/reports", "reports")):
         await measured_goto(coord, f"{base}{path}", metrics, name)
     await measured_goto(operator, f"{base}/operator", metrics, "operator")
-    for ctx in (tp_ctx, coord_ctx, admin_ctx, operator_ctx):
+    for ctx in (tp_ctx, coord_ctx, admin_ctx, operator_ctx, privacy_ctx):
         await ctx.close()
 
     # One trace from the page request into the service; no personal value in the gateway's log.

@@ -78,6 +78,7 @@ async def world(
         await add_user(p, "quiet", Role.COORDINATOR, wijken=("west",))
         admin = await add_user(p, "admin", Role.ADMIN)
         await add_user(p, "operator", Role.OPERATOR)
+        await add_user(p, "privacy", Role.PRIVACY_OFFICER)
         partner = await p.call(
             admin,
             "notifications",
@@ -211,11 +212,21 @@ def pages(w: World, role: str) -> list[str]:
         "quiet": ["/caseload", "/team", "/agenda", "/reports", "/visits/held"],
         "admin": ["/admin/users", "/admin/partners", "/operator"],
         "operator": ["/operator"],
+        "privacy": [
+            "/privacy",
+            "/retention",
+            "/retention?within_days=0",
+            "/retention?within_days=3000",
+            "/retention?within_days=x",
+            "/retention/run",
+        ],
     }[role]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("persona", ["samira", "newcomer", "hanan", "quiet", "admin", "operator"])
+@pytest.mark.parametrize(
+    "persona", ["samira", "newcomer", "hanan", "quiet", "admin", "operator", "privacy"]
+)
 async def test_every_page_renders_in_every_state(world: World, persona: str, language: str) -> None:
     user = world.p.users[persona]
     await update_user(world.p.gateway.state.store, user.id, language=language)
@@ -240,9 +251,10 @@ async def test_every_page_renders_in_every_state(world: World, persona: str, lan
 
 
 FORBIDDEN = {
-    "samira": ["/team", "/reports", "/admin/users", "/admin/partners", "/operator"],
-    "admin": ["/caseload", "/team", "/agenda", "/families/new"],
-    "operator": ["/caseload", "/admin/users", "/reports", "/team"],
+    "samira": ["/team", "/reports", "/admin/users", "/admin/partners", "/operator", "/retention"],
+    "admin": ["/caseload", "/team", "/agenda", "/families/new", "/retention"],
+    "operator": ["/caseload", "/admin/users", "/reports", "/team", "/retention"],
+    "privacy": ["/caseload", "/team", "/operator", "/admin/users"],
 }
 
 
@@ -305,6 +317,7 @@ async def intake_only(
         await add_user(p, "hanan", Role.COORDINATOR, wijken=("overvecht",))
         await add_user(p, "admin", Role.ADMIN)
         await add_user(p, "operator", Role.OPERATOR)
+        await add_user(p, "privacy", Role.PRIVACY_OFFICER)
         w.families["one"] = await register(p, tp, [member("mother", "Fatima", 1984)])
         w.cases["one"] = str(uuid.uuid4())
         yield w
@@ -325,6 +338,7 @@ DOWN_PAGES = {
     "hanan": ["/team", "/team/{tp}", "/reports", "/caseload", "/families/{one}"],
     "admin": ["/admin/partners", "/operator"],
     "operator": ["/operator"],
+    "privacy": ["/retention", "/retention/run"],
 }
 
 

@@ -25,11 +25,24 @@ async def test_a_privacy_officer_lands_on_the_privacy_page(
         await log_in(client, officer.username)
         home = await client.get("/")
         page = await client.get("/privacy")
+        retention = await client.get("/retention")
+        confirm = await client.get("/retention/run")
+        run = await client.post("/retention/run", data={"csrf_token": csrf_of(retention.text)})
     assert home.status_code == 303
     assert home.headers["location"] == "/privacy"
     assert page.status_code == 503  # intake is down: no list, no made-up one
     assert "Tijdelijk niet beschikbaar" in page.text
     assert 'href="/privacy"' in page.text  # the menu entry
+    assert 'href="/retention"' in page.text
+    # Retention with every service down: each named, nothing made up, nothing to confirm.
+    assert retention.status_code == confirm.status_code == 503
+    assert "Gaf geen antwoord: <strong>Aanmelding van gezinnen</strong>, <strong>Begeleiding" in (
+        retention.text
+    )
+    assert 'id="rules-table"' not in retention.text
+    assert 'id="empty-log"' not in retention.text  # not "nothing deleted": unknown
+    assert 'action="/retention/run"' not in confirm.text
+    assert run.headers["location"] == "/retention?notice=not-run"
 
 
 @pytest.mark.parametrize("role", [Role.TRUSTED_PERSON, Role.ADMIN, Role.OPERATOR])
@@ -44,10 +57,13 @@ async def test_other_roles_do_not_reach_the_privacy_pages(
             await client.get("/privacy"),
             await client.get(f"/privacy/families/{family}"),
             await client.get(f"/privacy/erasures/{family}"),
+            await client.get("/retention"),
+            await client.get("/retention/run"),
         ]
         home = await client.get("/")
-    assert [a.status_code for a in answers] == [403, 403, 403]
+    assert [a.status_code for a in answers] == [403, 403, 403, 403, 403]
     assert 'href="/privacy"' not in home.text
+    assert 'href="/retention"' not in home.text
 
 
 async def test_an_export_with_services_down_fails_whole_and_says_which(
