@@ -15,10 +15,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from alamal_contracts.codes import LegalBasis, PartnerKind, Urgency
-from alamal_contracts.envelope import to_kafka
+from alamal_contracts.envelope import CloudEvent, to_kafka
 from alamal_contracts.events import CaseClosed, EventBase, ReferralEscalated
 from alamal_contracts.topics import FAMILY_ERASURE_REQUESTED
-from alamal_intake.closures import CLOSURES
+from alamal_intake.closures import CLOSURES, on_case_closed
 from alamal_intake.privacy.store import LEGAL_HOLDS
 from alamal_intake.retention import ClosedCaseRule
 from alamal_intake.store import FAMILIES
@@ -187,3 +187,33 @@ async def test_a_closed_case_past_its_rule_erases_the_family_and_a_held_one_is_w
     assert (again.count, again.withheld) == (0, 1)
     refused = await client.post("/privacy/retention/run", headers=holder.headers)
     assert refused.status_code == 403
+
+
+async def test_a_closure_of_a_family_intake_does_not_hold_is_not_noted(
+    client: httpx.AsyncClient, intake_store: Store, caller: Callable[..., Caller]
+) -> None:
+    """Else the dry run would count a family the run can only drop (e.g. one registered in
+    another intake on the same broker)."""
+    made = await client.post(
+        "/families", json=family_body(), headers=caller(Role.TRUSTED_PERSON).headers
+    )
+    assert made.status_code == 201, made.text
+    known, unknown = made.json()["id"], str(uuid.uuid4())
+    for family_id in (known, unknown):
+        closed = CaseClosed(
+            family_id=family_id,
+            case_id=str(uuid.uuid4()),
+            outcome_codes=("done",),
+            closed_at=datetime.now(UTC),
+        )
+        event = CloudEvent(
+            id=str(uuid.uuid4()),
+            source="/alamal/cases",
+            type="cases.case-closed.v1",
+            time=datetime.now(UTC),
+            data=closed,
+        )
+        async with intake_store.transaction() as uow:
+            await on_case_closed(event, uow)
+    assert await intake_store.get(CLOSURES, known) is not None
+    assert await intake_store.get(CLOSURES, unknown) is None

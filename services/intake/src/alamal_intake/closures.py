@@ -9,6 +9,7 @@ from typing import Any
 
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import CaseClosed
+from alamal_intake.store import FAMILIES
 from alamal_runtime.retention import instant
 from alamal_runtime.store import UnitOfWork
 
@@ -17,10 +18,14 @@ CLOSURES = "retention_closures"
 
 
 async def on_case_closed(event: CloudEvent[Any], uow: UnitOfWork) -> None:
-    """Note when the family's case closed (the latest closure counts)."""
+    """Note when the family's case closed (the latest closure counts); a closure of a family
+    intake does not hold is ignored: there is nothing of it to erase, and the dry run must not
+    count it (the run would only drop it)."""
     closed = event.data
     if not isinstance(closed, CaseClosed):
         raise TypeError(f"expected CaseClosed, got {type(closed).__name__}")
+    if await uow.get(FAMILIES, closed.family_id) is None:
+        return
     data = {"case_id": closed.case_id, "closed_at": closed.closed_at.isoformat()}
     current = await uow.get(CLOSURES, closed.family_id)
     if current is None:
