@@ -16,7 +16,15 @@ from alamal_contracts.codes import ConsentPurpose, LegalBasis, PartnerKind
 from alamal_contracts.envelope import from_kafka
 from alamal_contracts.events import ConsentChanged, PartnerStatusReported
 from alamal_contracts.topics import PARTNER_STATUS_REPORTED
-from alamal_notifications.testing import INTAKE, Admin, Producer, escalation, registration
+from alamal_notifications.receiver import Receiver
+from alamal_notifications.testing import (
+    INTAKE,
+    Admin,
+    Producer,
+    escalation,
+    path,
+    registration,
+)
 from alamal_stack.kafka_testing import read_topic_until
 
 GATED = ("urgency", "reason_codes", "legal_basis", "escalated_at")
@@ -296,6 +304,60 @@ async def test_a_status_report_is_checked_and_published_for_cases(
     assert all(r.key == event.family_id.encode() for r in records if reports([r]))
     body = (await _read(client, event.referral_id, auth)).json()
     assert (body["status"], body["outcome_code"]) == ("closed", "support-started")
+
+
+async def test_a_referral_reaching_a_deactivated_partner_is_declined_not_delivered(
+    admin: Admin,
+    client: httpx.AsyncClient,
+    producer: Producer,
+    kafka_bootstrap: str,
+    receiver: Receiver,
+) -> None:
+    """Cases sent before it learnt of the deactivation (the moment between the admin's PATCH
+    here and cases' projection): nothing goes to the partner, and notifications answers the
+    referral `declined` / `partner-inactive` for cases, once, however often it is delivered."""
+    partner = await admin.partner(PartnerKind.WELFARE)
+    auth = await admin.credential(partner)
+    hook = path()
+    await admin.endpoint(partner, receiver.url(hook))
+    await admin.change(partner, active=False)
+    event = escalation(partner, kind=PartnerKind.WELFARE)
+    await producer.send(event)
+    body = await _wait_readable(client, event.referral_id, auth)
+    deadline = time.monotonic() + 15
+    while body["status"] != "declined":
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+        body = (await _read(client, event.referral_id, auth)).json()
+    assert (body["status"], body["outcome_code"]) == ("declined", "partner-inactive")
+    assert body["details_shared"] is False
+    # A replay (new event id), then a marker on the same key: when the marker's answer is on
+    # the topic, the replay (handled and relayed before it, per key) has had its chance.
+    await producer.send(event)
+    marker = escalation(partner, kind=PartnerKind.WELFARE, family_id=event.family_id)
+    await producer.send(marker)
+
+    def reports(records: list[Any]) -> list[PartnerStatusReported]:
+        found = [from_kafka(r.value, r.headers).data for r in records]
+        return [
+            e
+            for e in found
+            if isinstance(e, PartnerStatusReported)
+            and e.referral_id in (event.referral_id, marker.referral_id)
+        ]
+
+    records = await read_topic_until(
+        kafka_bootstrap,
+        PARTNER_STATUS_REPORTED,
+        lambda got: any(e.referral_id == marker.referral_id for e in reports(got)),
+        within=30,
+    )
+    got = [(e.referral_id, e.status.value, e.outcome_code, e.partner_id) for e in reports(records)]
+    assert got == [
+        (event.referral_id, "declined", "partner-inactive", partner),
+        (marker.referral_id, "declined", "partner-inactive", partner),
+    ]
+    assert [r for r in receiver.at(hook) if json.loads(r.body)["type"] != "webhook.test"] == []
 
 
 async def test_no_answer_links_two_referrals_of_a_family_without_consent(

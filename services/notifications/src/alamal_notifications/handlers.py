@@ -14,11 +14,12 @@ from typing import Any
 import structlog
 from opentelemetry import propagate
 
-from alamal_contracts.codes import SHARE_PURPOSE, ConsentPurpose
+from alamal_contracts.codes import SHARE_PURPOSE, ConsentPurpose, ReferralStatus
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import (
     ConsentChanged,
     FamilyRegistered,
+    PartnerStatusReported,
     ReferralEscalated,
     ReferralUpdated,
 )
@@ -26,6 +27,7 @@ from alamal_notifications import messages
 from alamal_notifications import store as repo
 from alamal_notifications.domain.delivery import EventType, encode, payload
 from alamal_notifications.domain.referrals import (
+    SENT,
     ConsentState,
     ReferralView,
     merge_escalation,
@@ -34,6 +36,8 @@ from alamal_notifications.domain.referrals import (
 )
 from alamal_notifications.gate import details_shared
 from alamal_notifications.messages import Message, State
+from alamal_notifications.operational import SOURCE
+from alamal_runtime.events import emit
 from alamal_runtime.store import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -42,6 +46,44 @@ log = structlog.get_logger(__name__)
 def details_url(base_url: str, referral_id: str) -> str:
     """Where a partner fetches a referral through the partner API."""
     return f"{base_url.rstrip('/')}/partner/v1/referrals/{referral_id}"
+
+
+PARTNER_INACTIVE = "partner-inactive"
+"""Outcome code of a referral sent to a partner deactivated before cases learnt of it."""
+
+
+def _declined_for_inactive_partner(uow: UnitOfWork, view: ReferralView) -> ReferralView:
+    """Answer a referral that reached a deactivated partner `declined` / `partner-inactive`.
+
+    Cases refuses to send to a partner it knows is inactive (409). In the moment between an
+    admin's deactivation here and cases projecting that fact, a send can still pass; nothing is
+    delivered to the partner (see `_queue`), and this answer tells the trusted person so, through
+    cases, instead of leaving the referral `sent` to no one. Runs once per referral: a replayed
+    escalation finds the status `declined` and emits nothing.
+    """
+    now = datetime.now(UTC)
+    emit(
+        uow,
+        PartnerStatusReported(
+            family_id=view.family_id,
+            referral_id=view.referral_id,
+            partner_id=view.partner_id,
+            status=ReferralStatus.DECLINED,
+            outcome_code=PARTNER_INACTIVE,
+            reported_at=now,
+        ),
+        source=SOURCE,
+    )
+    log.warning("referral_for_inactive_partner_declined", referral_id=view.referral_id)
+    return merge_status(
+        view,
+        referral_id=view.referral_id,
+        family_id=view.family_id,
+        partner_id=view.partner_id,
+        status=ReferralStatus.DECLINED.value,
+        outcome_code=PARTNER_INACTIVE,
+        at=now,
+    )
 
 
 class Handlers:
@@ -69,6 +111,9 @@ class Handlers:
             escalated_at=escalated.escalated_at,
         )
         view = merge_escalation(await repo.get_referral(uow, escalated.referral_id), incoming)
+        partner = await repo.get_partner(uow, view.partner_id)
+        if partner is not None and not partner.active and view.status == SENT:
+            view = _declined_for_inactive_partner(uow, view)
         view = await repo.put_referral(uow, view, now=datetime.now(UTC))
         await self._queue(uow, EventType.REFERRAL_ESCALATED, view)
 
