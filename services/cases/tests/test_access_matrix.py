@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +18,12 @@ import httpx
 import pytest
 
 from alamal_cases import plan_store, referral_store
-from alamal_cases.domain import Visit, local_today
+from alamal_cases.domain import CaseStatus, LogVisit, Visit, local_today
 from alamal_cases.domain.consent import ConsentRecord
+from alamal_cases.domain.held_visits import HoldReason, hold_visit
 from alamal_cases.domain.plan import add_goal
 from alamal_cases.domain.referrals import Referral, ReferralState
+from alamal_cases.held_visit_store import add_held
 from alamal_cases.store import add_visit
 from alamal_contracts.codes import (
     ConsentPurpose,
@@ -66,6 +68,7 @@ class World:
     visit_id: str
     goal_id: str
     referral_id: str
+    held_id: str
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,15 @@ ONE_HOLDER = {"holder": OK, "coord": OK, "coord_other": EMPTY} | dict.fromkeys(
 )
 """A list of one trusted person's cases: herself, or a coordinator (of her wijk, to see them)."""
 
+HELD_LIST = (
+    {"holder": OK, "coord": OK}
+    | dict.fromkeys(("father", "other_tp", "coord_other"), EMPTY)
+    | dict.fromkeys(("admin", "operator", "funder"), FORBIDDEN)
+)
+"""Held offline visits: the author's own, and the inbox of her wijk's coordinators."""
+HELD_DECIDE = {"holder": FORBIDDEN, "coord": OK}
+"""Only a coordinator of the wijk decides; the author sees hers (403), anyone else 404."""
+
 AUDIT = {"coord": OK, "admin": OK} | dict.fromkeys(
     ("holder", "father", "other_tp", "operator", "funder"), FORBIDDEN
 )
@@ -139,6 +151,11 @@ CELLS: list[tuple[Cell, dict[str, str]]] = [
         READ_CASE,
     ),
     (Cell("list visits", "GET", "/cases/{case_id}/visits"), READ_CASE),
+    (Cell("held visits", "GET", "/held-visits", list_key="case_id"), HELD_LIST),
+    (
+        Cell("decide held visit", "POST", "/held-visits/{held_id}/decision", {"decision": "log"}),
+        HELD_DECIDE,
+    ),
     (Cell("read visit", "GET", "/cases/{case_id}/visits/{visit_id}"), READ_CASE),
     (Cell("read plan", "GET", "/cases/{case_id}/plan"), READ_CASE),
     (
@@ -262,8 +279,18 @@ async def make_world(store: Store, cell: Cell, holder: str, father: str) -> Worl
         sent_at=now if state is ReferralState.SENT else None,
         legal_basis=LegalBasis.CONSENT if state is ReferralState.SENT else None,
     )
+    held = hold_visit(
+        replace(case, status=CaseStatus.CLOSED),
+        LogVisit(kind=VisitKind.PHONE, occurred_on=today, duration_minutes=5),
+        held_id=str(uuid.uuid4()),
+        by=holder,
+        reason=HoldReason.CASE_CLOSED,
+        captured_at=now,
+        now=now,
+    )
     async with store.transaction() as uow:
         await add_visit(uow, visit)
+        await add_held(uow, held)
         await plan_store.add_goal(uow, goal)
         await referral_store.add_referral(uow, referral)
         await referral_store.merge_consent(
@@ -272,7 +299,7 @@ async def make_world(store: Store, cell: Cell, holder: str, father: str) -> Worl
                 case.family_id, ConsentPurpose.SHARE_WELFARE, True, now - timedelta(days=1)
             ),
         )
-    return World(case.id, case.family_id, visit.id, goal.id, referral.id)
+    return World(case.id, case.family_id, visit.id, goal.id, referral.id, held.id)
 
 
 def outcome(response: httpx.Response, cell: Cell, world: World, holder: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alamal_cases.domain import CaseStatus
 from alamal_contracts.codes import PartnerKind
 from alamal_runtime.auth import Role
 from alamal_runtime.sealing import SealedStore
@@ -16,7 +17,7 @@ from alamal_runtime.store import Store
 from alamal_stack.leak_scan import hits_in, hits_under
 
 from .conftest import Caller, seed_case, seed_partner
-from .test_visits_api import log
+from .test_visits_api import log, visit_body
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ PLANTED = {
     "goal": "Zoon gaat weer naar de voetbalclub in Zuilen",
     "progress": "Eerste training was een succes, وقال إنه سعيد",
     "referral_note": "Vader wil hulp bij het vinden van werk",
+    "held_note": "Gebeld vanuit de bus, dossier was al dicht",
 }
 
 
@@ -66,7 +68,18 @@ async def test_casework_free_text_is_ciphertext_on_disk_and_readable_through_the
     proposed = await client.post(f"/cases/{case.id}/referrals", json=referral, headers=me.headers)
     assert proposed.status_code == 201, proposed.text
 
+    closed = await seed_case(cases_store, holder=me.user_id, status=CaseStatus.CLOSED)
+    held = await client.post(
+        f"/cases/{closed.id}/visits",
+        json=visit_body(
+            private_note=PLANTED["held_note"], captured_offline_at="2026-01-05T10:00:00+01:00"
+        ),
+        headers={**me.headers, "Idempotency-Key": "held-for-the-seal-test-1"},
+    )
+    assert held.status_code == 202, held.text
+
     answers = [
+        held.json(),
         (await client.get(f"/cases/{case.id}/visits", headers=me.headers)).json(),
         (await client.get(plan, headers=me.headers)).json(),
         (await client.get(f"/referrals/{proposed.json()['id']}", headers=me.headers)).json(),

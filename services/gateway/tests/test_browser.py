@@ -59,7 +59,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embed
     _require_chromium()
     data = tmp_path_factory.mktemp("stack")
     async with EmbeddedStack(
-        data, base_port=0, ready_timeout=90, extra_env={"GATEWAY_DEMO_USERS": "1"}
+        data, base_port=0, ready_timeout=240, extra_env={"GATEWAY_DEMO_USERS": "1"}
     ) as running:
         yield running
 

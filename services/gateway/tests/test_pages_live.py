@@ -165,6 +165,22 @@ async def world(
             f"/cases/{w.cases['closed']}/close",
             json={"outcome_codes": ["goals-reached"]},
         )
+        # A visit saved offline that reached cases after the case was closed: held.
+        await p.call(
+            tp,
+            "cases",
+            "POST",
+            f"/cases/{w.cases['closed']}/visits",
+            json={
+                "kind": "phone",
+                "occurred_on": day.isoformat(),
+                "duration_minutes": 15,
+                "topic_codes": ["health"],
+                "private_note": "Belde vanuit de wachtkamer",
+                "captured_offline_at": f"{day.isoformat()}T09:00:00+01:00",
+            },
+            headers={"Idempotency-Key": "held-in-the-page-world-1"},
+        )
         yield w
 
 
@@ -185,12 +201,14 @@ def pages(w: World, role: str) -> list[str]:
         f"/families/{f['one']}/summary?notes=true",
         f"/cases/{c['one']}/visits/new",
         f"/cases/{c['one']}/referrals/new",
+        "/visits/held",
+        "/offline",
     ]
     return {
         "samira": casework,
-        "newcomer": ["/caseload", "/agenda", "/families/new"],
+        "newcomer": ["/caseload", "/agenda", "/families/new", "/visits/held"],
         "hanan": [*casework, "/team", f"/team/{tp}", "/reports", "/caseload?tp=" + tp],
-        "quiet": ["/caseload", "/team", "/agenda", "/reports"],
+        "quiet": ["/caseload", "/team", "/agenda", "/reports", "/visits/held"],
         "admin": ["/admin/users", "/admin/partners", "/operator"],
         "operator": ["/operator"],
     }[role]

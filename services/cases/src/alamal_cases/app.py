@@ -10,6 +10,8 @@ from alamal_cases import (
     coordination_api,
     coordination_store,
     handlers,
+    held_visit_store,
+    held_visits_api,
     plan_api,
     plan_store,
     referral_store,
@@ -59,6 +61,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.on_start(referral_store.prepare)
     runtime.on_start(plan_store.prepare)
     runtime.on_start(coordination_store.prepare)
+    runtime.on_start(held_visit_store.prepare)
     runtime.on_start(prepare_audit)
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
@@ -76,5 +79,6 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             audit_api.router,
             coordination_api.router,
             timeline_api.router,
+            held_visits_api.router,
         ],
     )

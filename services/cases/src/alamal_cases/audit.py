@@ -47,6 +47,8 @@ class CasesAction(StrEnum):
     RECORD_MELDCODE_OVERRIDE = "record-meldcode-override"
     SEND_REFERRAL = "send-referral"
     RECORD_REFERRAL_ANSWER = "record-referral-answer"
+    HOLD_VISIT = "hold-visit"
+    DECIDE_HELD_VISIT = "decide-held-visit"
 
 
 NOT_FOUND_OR_OUT_OF_SCOPE = "not-found-or-out-of-scope"

@@ -45,6 +45,7 @@ class ListAction(StrEnum):
     READ_APPROVALS = "read-approvals"
     READ_AGENDA = "read-agenda"
     READ_CASELOAD = "read-caseload"
+    READ_HELD_VISITS = "read-held-visits"
 
 
 async def audit_families(

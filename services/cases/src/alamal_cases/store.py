@@ -30,6 +30,7 @@ def case_to_doc(case: Case) -> Doc:
         "closed_at": _iso(case.closed_at),
         "closed_by": case.closed_by,
         "outcome_codes": list(case.outcome_codes),
+        "former_holders": list(case.former_holders),
     }
 
 
@@ -56,6 +57,7 @@ def case_from_record(record: Record) -> Case:
         closed_at=_dt(d.get("closed_at")),
         closed_by=d.get("closed_by"),
         outcome_codes=tuple(d.get("outcome_codes", ())),
+        former_holders=tuple(d.get("former_holders", ())),
     )
 
 

@@ -7,16 +7,26 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
-from alamal_cases import access, store
+from alamal_cases import store
 from alamal_cases.audit import (
-    AuditedWrite,
     CasesAction,
     list_refusals,
     readable_case,
     record_shown,
+    record_step,
 )
 from alamal_cases.deps import StoreDep
 from alamal_cases.domain import (
@@ -25,23 +35,29 @@ from alamal_cases.domain import (
     MAX_STRENGTHS,
     MIN_VISIT_MINUTES,
     Case,
-    CaseNotOpenError,
     LogVisit,
-    Visit,
-    VisitRejectedError,
     local_today,
-    log_visit,
     overdue_follow_ups,
 )
-from alamal_cases.handlers import SOURCE
+from alamal_cases.held_visit_schemas import HeldVisitOut
+from alamal_cases.visit_handlers import (
+    CaseClosedError,
+    Held,
+    InvalidVisitError,
+    KeyReusedError,
+    Logged,
+    RecordVisit,
+    VisitRefusedError,
+    fingerprint,
+    record_visit,
+)
 from alamal_contracts.codes import TopicCode, VisitKind, Wijk
 from alamal_contracts.events.cases import MAX_VISIT_MINUTES
 from alamal_runtime.audit import DEFAULT_REASON, AccessReason
 from alamal_runtime.auth import Principal, Role
-from alamal_runtime.events import emit
 from alamal_runtime.http import CurrentPrincipal, DomainView, HTTPProblem, field_error
 from alamal_runtime.paging import MAX_CURSOR_CHARS, page_or_422
-from alamal_runtime.store import Store, UnitOfWork
+from alamal_runtime.store import DuplicateError, Store, UnitOfWork
 
 router = APIRouter(tags=["visits"])
 log = structlog.get_logger(__name__)
@@ -64,6 +80,10 @@ class VisitIn(BaseModel):
     strengths_observed: list[Strength] = Field(default_factory=list, max_length=MAX_STRENGTHS)
     private_note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
     follow_up_on: date | None = None
+    captured_offline_at: AwareDatetime | None = Field(
+        default=None,
+        description="When a device saved this visit without a connection (sent later).",
+    )
 
     @field_validator("topic_codes")
     @classmethod
@@ -113,47 +133,124 @@ class OverdueOut(DomainView):
     days_overdue: int
 
 
-@router.post("/cases/{case_id}/visits", status_code=201, response_model=VisitOut)
+IDEMPOTENCY_KEY = "Idempotency-Key"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_KEY,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="A key the device made for this visit (16-64 letters, digits, - or _). "
+        "The first request with a key is applied; a retry with the same key and body gets the "
+        "first result again (`Idempotent-Replayed: true`), with another body a 422. Keys are "
+        "per user. Required with `captured_offline_at`.",
+    ),
+]
+
+
+@router.post(
+    "/cases/{case_id}/visits",
+    status_code=201,
+    response_model=VisitOut,
+    responses={202: {"model": HeldVisitOut, "description": "Held for a coordinator"}},
+)
 async def create_visit(
     case_id: uuid.UUID,
     body: VisitIn,
     principal: CurrentPrincipal,
     store_: StoreDep,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
     reason: AccessReason = DEFAULT_REASON,
-) -> VisitOut:
-    """Log a contact on a case in scope; 404 outside it, 409 when the case is closed. Audited,
-    refusals too."""
-    write = AuditedWrite(store_, principal, CasesAction.LOG_VISIT, reason)
+) -> VisitOut | JSONResponse:
+    """Log a contact on a case in scope; 404 outside it, 409 when the case is closed.
 
-    async def work(uow: UnitOfWork) -> Visit:
-        case = await store.get_case_in(uow, str(case_id))
-        write.about(case)
-        if case is None or not access.may_log_visit(principal, case):
-            raise HTTPProblem(404, NOT_FOUND)
-        try:
-            visit, logged = log_visit(
-                case,
-                body.command(),
-                visit_id=str(uuid.uuid4()),
-                by=principal.user_id,
-                now=datetime.now(UTC),
-            )
-        except CaseNotOpenError:
-            raise HTTPProblem(409, "the case is closed") from None
-        except VisitRejectedError as exc:
-            raise field_error(exc.field, exc.message) from None
-        await store.add_visit(uow, visit)
-        emit(uow, logged, source=SOURCE)
-        await write.done(uow)
-        return visit
-
-    async with write.refusals():
-        # Re-run after a transient conflict (two visits on one case at the same moment).
-        visit = await store_.with_transaction(work)
-    log.info("visit_logged", case_id=visit.case_id, visit_id=visit.id)
+    A visit `captured_offline_at` (sent later from a device's queue) whose case was closed or
+    moved to another trusted person meanwhile is not refused: it is held for a coordinator
+    of the wijk and answered with 202 and the held visit (reason `case-closed` or
+    `reassigned`). Every attempt is audited, refusals with their code.
+    """
+    if body.captured_offline_at is not None and idempotency_key is None:
+        await record_step(
+            store_, principal, CasesAction.LOG_VISIT, None, reason=reason, refusal="invalid-input"
+        )
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("header", IDEMPOTENCY_KEY),
+                    "msg": "required for a visit captured offline",
+                    "type": "missing",
+                }
+            ]
+        )
+    command = RecordVisit(
+        case_id=str(case_id),
+        visit=body.command(),
+        key=idempotency_key,
+        # When the device saved it is how it travelled, not what it says: a first try sent
+        # online and its retry from the offline queue are the same visit.
+        fingerprint=fingerprint(
+            str(case_id), body.model_dump(mode="json", exclude={"captured_offline_at"})
+        ),
+        captured_at=body.captured_offline_at,
+        access_reason=reason,
+    )
+    try:
+        result = await _record(store_, principal, command)
+    except VisitRefusedError as refused:
+        await record_step(
+            store_,
+            principal,
+            CasesAction.LOG_VISIT,
+            refused.family_id,
+            reason=reason,
+            refusal=refused.code,
+        )
+        log.info("visit_refused", case_id=str(case_id), refusal=refused.code)
+        raise _answer(refused) from None
+    replayed = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if isinstance(result, Held):
+        held = result.held
+        log.info("visit_held", case_id=held.case_id, held_id=held.id, reason=held.reason.value)
+        return JSONResponse(
+            HeldVisitOut.of(held).model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/held-visits/{held.id}", **replayed},
+        )
+    visit = result.visit
+    log.info("visit_logged", case_id=visit.case_id, visit_id=visit.id, replayed=result.replayed)
     response.headers["Location"] = f"/cases/{visit.case_id}/visits/{visit.id}"
+    response.headers.update(replayed)
     return VisitOut.of(visit)
+
+
+async def _record(store_: Store, principal: Principal, command: RecordVisit) -> Logged | Held:
+    """Run the handler; a twin request that stored the same key first is answered as a retry."""
+
+    async def work(uow: UnitOfWork) -> Logged | Held:
+        return await record_visit(
+            uow, principal, command, new_id=str(uuid.uuid4()), now=datetime.now(UTC)
+        )
+
+    for attempt in range(2):
+        try:
+            # Re-run after a transient conflict (two visits on one case at the same moment).
+            return await store_.with_transaction(work)
+        except DuplicateError:
+            if attempt or command.key is None:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _answer(refused: VisitRefusedError) -> Exception:
+    if isinstance(refused, InvalidVisitError):
+        return field_error(refused.field, refused.message)
+    if isinstance(refused, KeyReusedError):
+        return RequestValidationError(
+            [{"loc": ("header", IDEMPOTENCY_KEY), "msg": str(refused), "type": "value_error"}]
+        )
+    if isinstance(refused, CaseClosedError):
+        return HTTPProblem(409, "the case is closed")
+    return HTTPProblem(404, NOT_FOUND)
 
 
 class VisitPage(BaseModel):

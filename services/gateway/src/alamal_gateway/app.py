@@ -18,6 +18,7 @@ from alamal_gateway.clients import ServiceClients
 from alamal_gateway.demo import ensure_demo_users
 from alamal_gateway.i18n import load_translations
 from alamal_gateway.login_guard import Limits, LoginGuard
+from alamal_gateway.offline_keys import OfflineKeys
 from alamal_gateway.sessions import SessionStore
 from alamal_gateway.settings import GatewaySettings
 from alamal_gateway.web import (
@@ -27,7 +28,9 @@ from alamal_gateway.web import (
     errors,
     families,
     family_edit,
+    held_visits,
     login,
+    offline,
     ops,
     partners,
     plan,
@@ -91,6 +94,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
         clients=clients,
         templates=_templates(),
         translations=load_translations(),
+        offline_keys=OfflineKeys.from_signing_key(signing_key),
     )
     runtime.on_start(accounts.prepare)
     if settings.demo_users and settings.profile == "dev" and settings.data_dir is not None:
@@ -113,6 +117,8 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             reports.router,
             partners.router,
             plan.router,
+            offline.router,
+            held_visits.router,
         ],
         docs_url=None,
         redoc_url=None,

@@ -345,3 +345,11 @@ def delivery_problem(message: str) -> tuple[str, dict[str, str]]:
     if cause in DELIVERY_ERROR:
         return DELIVERY_ERROR[cause], {}
     return N_("Enter a public https address."), {}
+
+
+NOTICES.update(
+    {
+        "held-logged": N_("The visit is added to its case."),
+        "held-discarded": N_("The visit is discarded."),
+    }
+)

@@ -60,9 +60,16 @@ def assign(case: Case, assignment: Assignment) -> Case:
         held = (case.assigned_at, case.trusted_person_id, case.father_trusted_person_id or "")
         if held >= assignment._order():
             return case
+    incoming = {assignment.trusted_person_id, assignment.father_trusted_person_id}
+    leaving = [
+        h
+        for h in (case.trusted_person_id, case.father_trusted_person_id)
+        if h is not None and h not in incoming and h not in case.former_holders
+    ]
     return replace(
         case,
         trusted_person_id=assignment.trusted_person_id,
         father_trusted_person_id=assignment.father_trusted_person_id,
         assigned_at=assignment.at,
+        former_holders=case.former_holders + tuple(leaving),
     )

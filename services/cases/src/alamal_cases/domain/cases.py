@@ -41,6 +41,9 @@ class Case:
     closed_at: datetime | None = None
     closed_by: str | None = None
     outcome_codes: tuple[str, ...] = ()
+    former_holders: tuple[str, ...] = ()
+    """Trusted persons who held the case before a reassignment (to recognise their offline
+    visits that arrive after it: held for a coordinator, not refused as strangers')."""
 
     def held_by(self, user_id: str) -> bool:
         """Whether the user is the case's trusted person or, in Tussen In, the father's."""
@@ -216,11 +219,9 @@ def _check_shape(command: LogVisit) -> None:
         raise VisitRejectedError("private_note", "at most 4000 characters")
 
 
-def log_visit(
-    case: Case, command: LogVisit, *, visit_id: str, by: str, now: datetime
-) -> tuple[Visit, VisitLogged]:
-    """Log a contact on an open case; the event carries ids, codes and dates only."""
-    if case.status is not CaseStatus.OPEN:
+def check_visit(case: Case, command: LogVisit, *, now: datetime, open_only: bool = True) -> None:
+    """Refuse a visit the case cannot take: closed (if `open_only`), or a field breaking a rule."""
+    if open_only and case.status is not CaseStatus.OPEN:
         raise CaseNotOpenError("the case is closed")
     _check_shape(command)
     today = local_today(now)
@@ -230,6 +231,13 @@ def log_visit(
         raise VisitRejectedError("occurred_on", "must not be over a year before the case opened")
     if command.follow_up_on is not None and command.follow_up_on < command.occurred_on:
         raise VisitRejectedError("follow_up_on", "must not be before the visit")
+
+
+def log_visit(
+    case: Case, command: LogVisit, *, visit_id: str, by: str, now: datetime
+) -> tuple[Visit, VisitLogged]:
+    """Log a contact on an open case; the event carries ids, codes and dates only."""
+    check_visit(case, command, now=now)
     visit = Visit(
         id=visit_id,
         case_id=case.id,
@@ -245,7 +253,12 @@ def log_visit(
         follow_up_on=command.follow_up_on,
         logged_at=now,
     )
-    event = VisitLogged(
+    return visit, visit_logged(visit)
+
+
+def visit_logged(visit: Visit) -> VisitLogged:
+    """The thin event of a logged visit: ids, codes and dates only."""
+    return VisitLogged(
         visit_id=visit.id,
         case_id=visit.case_id,
         family_id=visit.family_id,
@@ -255,7 +268,6 @@ def log_visit(
         topic_codes=visit.topic_codes,
         trusted_person_id=visit.trusted_person_id,
     )
-    return visit, event
 
 
 def overdue_follow_ups(visits: Iterable[Visit], today: date) -> list[OverdueFollowUp]:

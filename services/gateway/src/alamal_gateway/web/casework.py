@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from alamal_gateway.web.core import (
 )
 from alamal_gateway.web.errors import PageRoute
 from alamal_gateway.web.forms import map_fields
+from alamal_gateway.web.offline_pages import keep_offline
 from alamal_gateway.web.state import gateway
 from alamal_runtime.auth import Role
 
@@ -39,7 +41,8 @@ router = APIRouter(route_class=PageRoute)
 DURATIONS = (15, 30, 45, 60, 90, 120)
 FOLLOW_UPS = (0, 7, 14, 28)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-_VISIT_FIELDS = {
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+VISIT_FIELDS = {
     "kind": "kind",
     "occurred_on": "occurred_on",
     "duration_minutes": "duration_minutes",
@@ -89,6 +92,7 @@ def _visit_page(
     *,
     status_code: int = 200,
     unavailable: bool = False,
+    fresh: bool = False,
 ) -> HTMLResponse:
     return render(
         request,
@@ -99,6 +103,7 @@ def _visit_page(
         values=values,
         errors=errors,
         unavailable=unavailable,
+        fresh=fresh,
         kinds=list(VISIT_KIND),
         topics=list(TOPIC),
         durations=DURATIONS,
@@ -119,30 +124,26 @@ async def visit_form(request: Request, case_id: uuid.UUID, viewer: CurrentViewer
         "strength": "",
         "private_note": "",
         "follow_up": "14",
+        # The page's script makes a fresh key for each visit saved from this form.
+        "idempotency_key": str(uuid.uuid4()),
     }
-    return _visit_page(request, viewer, case, values, {})
+    response = _visit_page(request, viewer, case, values, {}, fresh=True)
+    keep_offline(response, viewer.user.role)
+    return response
 
 
-@router.post("/cases/{case_id}/visits/new", response_model=None)
-async def log_visit(request: Request, case_id: uuid.UUID, viewer: CurrentViewer) -> Response:
-    """Log the visit at cases; keep the input when cases is down."""
-    require_role(viewer, *CASEWORK)
-    form = await checked_form(request, viewer)
-    values: dict[str, Any] = {
-        name: field(form, name)
-        for name in (
-            "kind",
-            "occurred_on",
-            "duration_minutes",
-            "strength",
-            "private_note",
-            "follow_up",
-        )
-    }
-    values["topic_codes"] = fields(form, "topic_codes")
-    case = await _named(
-        request, viewer, {"id": str(case_id), "family_id": field(form, "family_id")}
-    )
+VISIT_FORM_FIELDS = (
+    "kind",
+    "occurred_on",
+    "duration_minutes",
+    "strength",
+    "private_note",
+    "follow_up",
+)
+
+
+def visit_request(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The body cases takes for the visit form's values, and the form's own field errors."""
     errors: dict[str, str] = {}
     try:
         occurred = date.fromisoformat(values["occurred_on"])
@@ -163,14 +164,41 @@ async def log_visit(request: Request, case_id: uuid.UUID, viewer: CurrentViewer)
         if follow.isdigit() and int(follow) > 0
         else None,
     }
+    return body, errors
+
+
+def idempotency_key(value: str) -> str | None:
+    """The form's key for this visit when it is one a device or the page made, else None."""
+    return value if IDEMPOTENCY_KEY.fullmatch(value) else None
+
+
+@router.post("/cases/{case_id}/visits/new", response_model=None)
+async def log_visit(request: Request, case_id: uuid.UUID, viewer: CurrentViewer) -> Response:
+    """Log the visit at cases (once per form: a resubmitted form is one visit); keep the
+    input when cases is down."""
+    require_role(viewer, *CASEWORK)
+    form = await checked_form(request, viewer)
+    values: dict[str, Any] = {name: field(form, name) for name in VISIT_FORM_FIELDS}
+    values["topic_codes"] = fields(form, "topic_codes")
+    values["idempotency_key"] = field(form, "idempotency_key")
+    case = await _named(
+        request, viewer, {"id": str(case_id), "family_id": field(form, "family_id")}
+    )
+    body, errors = visit_request(values)
     if errors:
         return _visit_page(request, viewer, case, values, errors, status_code=422)
+    key = idempotency_key(values["idempotency_key"])
     try:
         await gateway(request).clients.call(
-            "cases", "POST", f"/cases/{case_id}/visits", viewer.caller, json=body
+            "cases",
+            "POST",
+            f"/cases/{case_id}/visits",
+            viewer.caller,
+            json=body,
+            headers={"Idempotency-Key": key} if key else None,
         )
     except InvalidError as invalid:
-        errors = map_fields(invalid.fields, _VISIT_FIELDS)
+        errors = map_fields(invalid.fields, VISIT_FIELDS)
         return _visit_page(request, viewer, case, values, errors, status_code=422)
     except ServiceUnavailableError:
         return _visit_page(request, viewer, case, values, {}, status_code=503, unavailable=True)

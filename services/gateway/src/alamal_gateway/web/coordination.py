@@ -62,8 +62,9 @@ def agenda_groups(items: list[dict[str, Any]], on: date) -> dict[str, list[dict[
 
 
 @router.get("/team", response_class=HTMLResponse)
-async def team_page(request: Request, viewer: CurrentViewer) -> HTMLResponse:
-    """The coordinator's day: referrals waiting for her, and each trusted person's caseload."""
+async def team_page(request: Request, viewer: CurrentViewer, notice: str = "") -> HTMLResponse:
+    """The coordinator's day: referrals and offline visits waiting for her decision, and each
+    trusted person's caseload."""
     require_role(viewer, Role.COORDINATOR)
     approvals = await _cases(request, viewer, "/approvals")
     loads = await _cases(request, viewer, "/caseloads")
@@ -71,7 +72,9 @@ async def team_page(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         request,
         "team.html",
         viewer,
+        notice=notice,
         approvals=approvals,
+        held=await _cases(request, viewer, "/held-visits"),
         loads=loads,
         families=await family_names(request, viewer) or {},
         staff=await staff_names(request),

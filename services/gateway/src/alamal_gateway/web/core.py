@@ -25,6 +25,7 @@ from alamal_gateway.i18n import (
 from alamal_gateway.labels import ALL, NOTICES
 from alamal_gateway.sessions import Session
 from alamal_gateway.web.forms import FIELD_MESSAGES
+from alamal_gateway.web.offline_pages import OfflinePage, offline_page
 from alamal_gateway.web.state import gateway
 from alamal_runtime.auth import Role
 
@@ -157,10 +158,12 @@ def page_html(
     user: User | None,
     csrf_token: str,
     path: str,
+    offline: OfflinePage | None = None,
     **context: Any,
 ) -> str:
     """A page's HTML in the translator's language: every page goes through here, tests too."""
     return templates.get_template(template).render(
+        offline=offline,
         _=t.gettext,
         t=t,
         lang=t.language,
@@ -186,13 +189,22 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """Render a page in the user's language and direction."""
+    gw = gateway(request)
+    t = translator(request, viewer)
     html = page_html(
-        gateway(request).templates,
-        translator(request, viewer),
+        gw.templates,
+        t,
         template,
         user=None if viewer is None else viewer.user,
         csrf_token=csrf_token(request, viewer),
         path=request.url.path,
+        offline=offline_page(
+            gw.offline_keys,
+            t,
+            user_id=None if viewer is None else viewer.user.id,
+            role=None if viewer is None else viewer.user.role,
+            session_key="" if viewer is None else viewer.session.key,
+        ),
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)

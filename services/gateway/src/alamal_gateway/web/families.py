@@ -47,6 +47,7 @@ from alamal_gateway.web.names import (
     staff_names,
     trusted_persons,
 )
+from alamal_gateway.web.offline_pages import keep_offline, pages_to_keep
 from alamal_gateway.web.state import gateway
 from alamal_runtime.auth import Role
 
@@ -97,7 +98,7 @@ async def caseload(
     search = {"q": q.strip(), "wijk": wijk if wijk in WIJK else "", "tp": tp}
     found, next_cursor, search_error = await _search(request, viewer, search, cursor)
     coordinator = viewer.user.role is Role.COORDINATOR
-    return render(
+    response = render(
         request,
         "caseload.html",
         viewer,
@@ -112,7 +113,11 @@ async def caseload(
         wijken=[w for w in WIJK if w in viewer.user.wijken] if coordinator else [],
         trusted_persons=await trusted_persons(request, viewer),
         staff=await staff_names(request) if coordinator else {},
+        offline_keep=pages_to_keep(entries),
     )
+    if not request.url.query:
+        keep_offline(response, viewer.user.role)
+    return response
 
 
 async def _search(
@@ -371,7 +376,10 @@ async def family_summary(
     unless she chose to include them."""
     require_role(viewer, *CASEWORK)
     context = await family_context(request, viewer, family_id, older="")
-    return render(request, "family_summary.html", viewer, with_notes=notes, **context)
+    response = render(request, "family_summary.html", viewer, with_notes=notes, **context)
+    if not request.url.query:  # the summary without private notes is what a device keeps
+        keep_offline(response, viewer.user.role)
+    return response
 
 
 async def _cases_of(request: Request, viewer: Viewer, fid: str) -> list[dict[str, Any]] | None:

@@ -10,6 +10,7 @@ from jinja2 import Environment
 
 from alamal_gateway.clients import ServiceClients
 from alamal_gateway.login_guard import LoginGuard
+from alamal_gateway.offline_keys import OfflineKeys
 from alamal_gateway.sessions import SessionStore
 from alamal_gateway.settings import GatewaySettings
 from alamal_runtime.store import Store
@@ -17,7 +18,8 @@ from alamal_runtime.store import Store
 
 @dataclass(slots=True)
 class Gateway:
-    """The gateway's collaborators: store, sessions, login guard, service clients, templates."""
+    """The gateway's collaborators: store, sessions, login guard, service clients, templates,
+    and the keys of visits saved offline."""
 
     settings: GatewaySettings
     store: Store
@@ -26,6 +28,7 @@ class Gateway:
     clients: ServiceClients
     templates: Environment
     translations: dict[str, gettext.GNUTranslations]
+    offline_keys: OfflineKeys
 
 
 def gateway(request: Request) -> Gateway:
