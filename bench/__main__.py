@@ -18,6 +18,7 @@ from bench.casework import run_casework
 from bench.encryption import run_encryption_cost
 from bench.first_flow import run_first_flow
 from bench.reporting import run_reporting
+from bench.store import run_store
 from bench.throughput import run_throughput
 from bench.webhooks import run_webhooks
 
@@ -30,6 +31,7 @@ BENCHES: dict[str, Bench] = {
     "webhooks": lambda data, a: run_webhooks(data, a.webhooks, a.endpoints),
     "reporting": lambda data, a: run_reporting(data, a.reporting_events),
     "encryption": lambda data, a: run_encryption_cost(data, a.families, a.visits, a.concurrency),
+    "store": lambda data, a: run_store(data, a.store_units, a.mongo_units),
 }
 
 
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=2000, help="webhook messages to deliver")
     parser.add_argument("--endpoints", type=int, default=4, help="receiving endpoints")
     parser.add_argument("--reporting-events", type=int, default=100_000)
+    parser.add_argument("--store-units", type=int, default=600, help="units of work per run")
+    parser.add_argument("--mongo-units", type=int, default=150, help="the same on mongoeco")
     parser.add_argument("--output", default="artifacts/bench.json", help="throughput's report")
     args = parser.parse_args()
     for name in args.only or ["throughput"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,17 +11,55 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient
 
 from alamal_runtime.auth import Role, mint_token
 from alamal_stack.runner import EmbeddedStack
+from tests.e2e.queries import start_profiling
 
 
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedStack]:
-    """The embedded stack on free ports with its own data folder, for one test module."""
-    data = tmp_path_factory.mktemp("stack")
-    async with EmbeddedStack(data, base_port=0, ready_timeout=90) as running:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The module's stack starts inside its first test's time limit: allow for mongoeco, which
+    starts a server per service and answers slower than SQLite."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(300))
+
+
+STORES = [
+    pytest.param("sqlite", id="sqlite"),
+    # Every service on the MongoDB backend over the wire: a mongoeco server per service.
+    pytest.param("mongodb", id="mongodb"),
+]
+
+
+@pytest.fixture(scope="module", params=STORES)
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EmbeddedStack]:
+    """The embedded stack on free ports with its own data folder, for one test module, on
+    each store backend in turn (the module's tests run on SQLite, then on MongoDB)."""
+    data = tmp_path_factory.mktemp(f"stack-{request.param}")
+    # With MONGODB_URL (a replica set) the MongoDB run uses it, in databases of its own.
+    url = os.environ.get("MONGODB_URL") if request.param == "mongodb" else None
+    prefix = f"e2e_{uuid.uuid4().hex[:8]}_"
+    async with EmbeddedStack(
+        data,
+        base_port=0,
+        ready_timeout=120,
+        store=request.param,
+        mongodb_url=url,
+        mongodb_database_prefix=prefix,
+    ) as running:
+        for store_url in running.store_urls.values():
+            await start_profiling(store_url)  # tests/e2e/queries.py reads it back
         yield running
+    if url is not None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+        for name in await client.list_database_names():
+            if name.startswith(prefix):
+                await client.drop_database(name)
+        await client.close()
 
 
 def token(stack: EmbeddedStack, *, user_id: str, role: Role, wijken: set[str]) -> str:

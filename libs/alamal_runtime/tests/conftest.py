@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from alamal_runtime.store import OutboxMessage, Store
+from alamal_runtime.store import OutboxMessage, Store, create_store
 from alamal_runtime.store.mongo import MongoStore
 from alamal_runtime.store.sqlite import SqliteStore
+from alamal_stack.mongoeco_server import database_url
 
 type StoreFactory = Callable[[], Store]
 """Builds an unopened store on the same file or database every time it is called."""
@@ -114,3 +116,36 @@ def _message(event_id: str) -> OutboxMessage:
 def make_message() -> MessageFactory:
     """Builds outbox messages with headers and a trace carrier, so every field round-trips."""
     return _message
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A store another process can open: its URL, and whether mongoeco overlaps transactions."""
+
+    name: str
+    url: str
+    overlapping: bool
+
+    def open_store(self) -> Store:
+        """An unopened store on the same file or database, as the other process opens it."""
+        store = create_store(self.url, default_database="alamal_test")
+        if isinstance(store, MongoStore) and self.overlapping:
+            store.serialize_writes = False
+        return store
+
+
+@pytest.fixture(params=CONCURRENT_BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """A fresh file or database on every backend, named by URL (for child processes)."""
+    name: str = request.param
+    if name == "sqlite":
+        yield Backend(name, f"sqlite:///{tmp_path / 'store' / 'service.sqlite3'}", False)
+        return
+    server = _mongo_url(name, request)
+    database = f"alamal_test_{uuid.uuid4().hex[:12]}"
+    yield Backend(name, database_url(server, database), name == "mongo-wire-overlapping")
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(server)
+    try:
+        await client.drop_database(database)
+    finally:
+        await client.close()

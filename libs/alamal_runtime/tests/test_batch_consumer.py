@@ -22,7 +22,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from alamal_contracts.codes import Wijk
 from alamal_contracts.envelope import CloudEvent, KafkaRecord, source_for, to_kafka
-from alamal_contracts.events import CaseOpened
+from alamal_contracts.events import CaseOpened, FamilyErasureRequested
+from alamal_contracts.topics import FAMILY_ERASURE_REQUESTED
 from alamal_runtime.events import emit
 from alamal_runtime.messaging.batch import BatchProcessor, Redeliver
 from alamal_runtime.messaging.consumer import Delivery, EventProcessor, Handler, Outcome
@@ -403,3 +404,41 @@ def test_first_not_done_rewinds_each_partition_to_its_lowest_offset() -> None:
         TopicPartition(OTHER_TOPIC, 1): 2,
     }
     assert first_not_done([]) == {}
+
+
+async def test_an_erasure_is_handled_alone_after_the_events_before_it_committed(
+    store: SqliteStore,
+) -> None:
+    seen: list[list[str]] = []
+
+    async def eraser(event: CloudEvent[Any], uow: UnitOfWork) -> None:
+        # An erasure finds what the service holds in its committed state, outside the unit.
+        seen.append(await ledger_of(store, event.data.family_id))
+        await uow.delete(LEDGER, event.data.family_id)
+        emit(uow, event.data, source=source_for("reporting"))  # its commit is counted too
+
+    sink = ListSink()
+    processors = {
+        topic: EventProcessor(
+            store=store, consumer="reporting", handler=handler, dead_letters=sink, retries=1
+        )
+        for topic, handler in ((TOPIC, ledger), (FAMILY_ERASURE_REQUESTED, eraser))
+    }
+    commits: list[int] = []
+    store.add_commit_listener(lambda: commits.append(1))
+    before, after = [opened(F1), opened(F1)], opened(F1)
+    erasure = to_kafka(
+        FamilyErasureRequested(family_id=F1, request_id=str(uuid.uuid4())),
+        event_id=str(uuid.uuid4()),
+        source=source_for("intake"),
+        time=datetime.now(UTC),
+    )
+    cases = deliveries_of([record_of(e) for e in [*before, after]])
+    deliveries = [*cases[:2], *deliveries_of([erasure], topic=FAMILY_ERASURE_REQUESTED), cases[2]]
+
+    outcomes = await BatchProcessor(processors).process(deliveries)
+
+    assert outcomes == [Outcome.HANDLED] * 4
+    assert seen == [[e.case_id for e in before]], "the erasure saw what came before it"
+    assert await ledger_of(store, F1) == [after.case_id]
+    assert len(commits) == 3, "before it together, the erasure alone, then the rest"

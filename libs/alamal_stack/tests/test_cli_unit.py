@@ -23,6 +23,7 @@ def test_run_defaults() -> None:
     assert args.services == SERVICES
     assert not args.follow
     assert args.replicas == 1
+    assert (args.store, args.mongodb_url) == ("sqlite", None)
 
 
 def test_replicas_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,6 +32,18 @@ def test_replicas_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             parse_args(["run", "--replicas", wrong], SERVICES)
         assert "--replicas must be between 1 and 8" in capsys.readouterr().err
+
+
+def test_store_backend_and_mongodb_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args(["run", "--store", "mongodb"], SERVICES).store == "mongodb"
+    url = "mongodb://m1/?replicaSet=rs0"
+    given = parse_args(["run", "--mongodb-url", url], SERVICES)
+    assert (given.store, given.mongodb_url) == ("mongodb", url)
+    with pytest.raises(SystemExit):
+        parse_args(["run", "--store", "sqlite", "--mongodb-url", url], SERVICES)
+    assert "--mongodb-url needs --store mongodb" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["run", "--store", "postgres"], SERVICES)
 
 
 def test_only_selects_services_and_rejects_unknown(capsys: pytest.CaptureFixture[str]) -> None:

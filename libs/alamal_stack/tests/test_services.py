@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from alamal_stack.services import SERVICES, ServiceSpec, select_services, service_env, store_url
+from alamal_stack.services import (
+    SERVICES,
+    ServiceSpec,
+    mongodb_store_url,
+    select_services,
+    service_env,
+    store_url,
+)
 
 INTAKE = ServiceSpec("intake", "alamal_intake", "INTAKE_", 8101)
 
@@ -100,6 +107,27 @@ def test_command_runs_the_module_with_this_interpreter() -> None:
 
 def test_store_url_is_absolute_sqlite_file_per_service(tmp_path: Path) -> None:
     assert store_url(INTAKE, tmp_path) == f"sqlite:///{tmp_path.resolve()}/intake/intake.sqlite3"
+
+
+def test_on_mongodb_each_service_gets_its_own_database_with_the_url_options_kept() -> None:
+    rs = "mongodb://user:pw@m1:27017,m2:27017/?replicaSet=rs0&tls=true"
+    assert mongodb_store_url(INTAKE, rs) == (
+        "mongodb://user:pw@m1:27017,m2:27017/alamal_intake?replicaSet=rs0&tls=true"
+    )
+    assert mongodb_store_url(INTAKE, "mongodb://127.0.0.1:5/other?directConnection=true") == (
+        "mongodb://127.0.0.1:5/alamal_intake?directConnection=true"
+    )
+    env = service_env(
+        INTAKE,
+        port=9101,
+        data_dir=Path("/srv/data"),
+        bootstrap="127.0.0.1:19092",
+        verify_key=Path("/srv/data/keys/token-verify.pem"),
+        partitions=3,
+        environ={"INTAKE_STORE_URL": "sqlite:///elsewhere.db"},
+        store=mongodb_store_url(INTAKE, rs),
+    )
+    assert env["INTAKE_STORE_URL"] == mongodb_store_url(INTAKE, rs)
 
 
 def test_registry_is_consistent() -> None:

@@ -52,6 +52,7 @@ PERSONAS = (
     "admin",
     "operator",
     "funder",
+    "privacy",  # a privacy officer: AVG requests only, no casework
     "anonymous",
 )
 
@@ -97,33 +98,39 @@ LISTS = {
     "admin": FORBIDDEN,
     "operator": FORBIDDEN,
     "funder": FORBIDDEN,
+    "privacy": FORBIDDEN,
 }
-OUTSIDERS = ("other_tp", "coord_other", "admin", "operator", "funder")
+OUTSIDERS = ("other_tp", "coord_other", "admin", "operator", "funder", "privacy")
 BY_FAMILY = READ_CASE | dict.fromkeys(OUTSIDERS, EMPTY)
 LOADS = {"coord": OK, "coord_other": EMPTY} | dict.fromkeys(
-    ("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
+    ("holder", "father", "other_tp", "admin", "operator", "funder", "privacy"), FORBIDDEN
 )
 
 APPROVALS = {"coord": OK, "coord_other": EMPTY} | dict.fromkeys(
-    ("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
+    ("holder", "father", "other_tp", "admin", "operator", "funder", "privacy"), FORBIDDEN
 )
 ONE_HOLDER = {"holder": OK, "coord": OK, "coord_other": EMPTY} | dict.fromkeys(
-    ("father", "other_tp", "admin", "operator", "funder"), FORBIDDEN
+    ("father", "other_tp", "admin", "operator", "funder", "privacy"), FORBIDDEN
 )
 """A list of one trusted person's cases: herself, or a coordinator (of her wijk, to see them)."""
 
 HELD_LIST = (
     {"holder": OK, "coord": OK}
     | dict.fromkeys(("father", "other_tp", "coord_other"), EMPTY)
-    | dict.fromkeys(("admin", "operator", "funder"), FORBIDDEN)
+    | dict.fromkeys(("admin", "operator", "funder", "privacy"), FORBIDDEN)
 )
 """Held offline visits: the author's own, and the inbox of her wijk's coordinators."""
 HELD_DECIDE = {"holder": FORBIDDEN, "coord": OK}
 """Only a coordinator of the wijk decides; the author sees hers (403), anyone else 404."""
 
 AUDIT = {"coord": OK, "admin": OK} | dict.fromkeys(
-    ("holder", "father", "other_tp", "operator", "funder"), FORBIDDEN
+    ("holder", "father", "other_tp", "operator", "funder", "privacy"), FORBIDDEN
 )
+EXPORT = {"privacy": OK} | dict.fromkeys(
+    ("holder", "father", "other_tp", "coord", "coord_other", "admin", "operator", "funder"),
+    FORBIDDEN,
+)
+"""The privacy officer's export: 403 (audited) for every other role."""
 
 CELLS: list[tuple[Cell, dict[str, str]]] = [
     (Cell("read audit", "GET", "/audit?family_id={family_id}"), AUDIT),
@@ -135,6 +142,7 @@ CELLS: list[tuple[Cell, dict[str, str]]] = [
     ),
     (Cell("caseload of one", "GET", "/caseloads/{holder_id}", list_key="case_id"), ONE_HOLDER),
     (Cell("timeline", "GET", "/cases/{case_id}/timeline"), READ_CASE),
+    (Cell("export family", "GET", "/privacy/families/{family_id}/export"), EXPORT),
     (Cell("list cases of family", "GET", "/cases?family_id={family_id}", list_key="id"), BY_FAMILY),
     (Cell("read case", "GET", "/cases/{case_id}"), READ_CASE),
     (Cell("close case", "POST", "/cases/{case_id}/close", {"outcome_codes": ["done"]}), CLOSE),
@@ -332,6 +340,7 @@ async def test_role_by_endpoint(
         "admin": caller(Role.ADMIN, wijken={"overvecht"}).headers,
         "operator": caller(Role.OPERATOR, wijken={"overvecht"}).headers,
         "funder": caller(Role.FUNDER, wijken={"overvecht"}).headers,
+        "privacy": caller(Role.PRIVACY_OFFICER, wijken={"overvecht"}).headers,
         "anonymous": {},
     }
     got: dict[str, str] = {}

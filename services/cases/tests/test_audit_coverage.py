@@ -66,6 +66,7 @@ ROLES = {
     "admin": Role.ADMIN,
     "operator": Role.OPERATOR,
     "funder": Role.FUNDER,
+    "privacy": Role.PRIVACY_OFFICER,
 }
 """The matrix's personas that carry a token (without one there is nobody to record)."""
 

@@ -53,13 +53,20 @@ class Metrics:
     pages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedStack]:
-    """The whole platform as `./alamal run` starts it, with the dev demo users."""
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[EmbeddedStack]:
+    """The whole platform as `./alamal run` starts it, with the dev demo users: on SQLite, then
+    on MongoDB (`--store mongodb`: a mongoeco server per service)."""
     _require_chromium()
-    data = tmp_path_factory.mktemp("stack")
+    data = tmp_path_factory.mktemp(f"stack-{request.param}")
     async with EmbeddedStack(
-        data, base_port=0, ready_timeout=240, extra_env={"GATEWAY_DEMO_USERS": "1"}
+        data,
+        base_port=0,
+        ready_timeout=240,
+        extra_env={"GATEWAY_DEMO_USERS": "1"},
+        store=request.param,
     ) as running:
         yield running
 
@@ -203,6 +210,7 @@ class Walk:
     axe: dict[str, dict[str, int]] = field(default_factory=dict)
     shots: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    screens: dict[str, float] = field(default_factory=dict)
 
 
 async def check(page: Any, walk: Walk, name: str) -> None:
@@ -222,6 +230,19 @@ async def check(page: Any, walk: Walk, name: str) -> None:
     walk.problems.extend(f"{name}: tap target under 44x44 px: {target}" for target in small)
     await shot(page, name)
     walk.shots.append(f"{name}.png")
+
+
+SCREENS = "() => document.documentElement.scrollHeight / window.innerHeight"
+MAX_SCREENS = 2.1
+"""Registration fits in about two phone screens (issue 12, item 7)."""
+
+
+async def screens(page: Any, walk: Walk, name: str, *, asserted: bool = True) -> None:
+    """How many phone screens the page is high (document height / viewport height)."""
+    height = round(float(await page.evaluate(SCREENS)), 2)
+    walk.screens[name] = height
+    if asserted and height > MAX_SCREENS:
+        walk.problems.append(f"{name}: {height} phone screens high (at most {MAX_SCREENS})")
 
 
 async def switch_language(page: Any, base: str, language: str) -> None:
@@ -255,12 +276,17 @@ async def trusted_person_day(page: Any, base: str, language: str, walk: Walk) ->
     partner chosen by name, read the timeline and see the agenda. Returns the family URL."""
     name = FAMILY[language]
     await page.goto(f"{base}/families/new")
+    await screens(page, walk, f"{language}-register")
     await check(page, walk, f"{language}-tp-register")
     await page.select_option("#m0_role", "mother")
     await page.fill("#m0_first_name", name)
     await page.fill("#m0_birth_year", "1986")
     await submit(page, "#add-member")  # one person at a time, no JavaScript needed
-    assert await page.input_value("#m0_first_name") == name
+    # She is kept as one line (with a button to change her), the next person's fields open.
+    assert await page.input_value("input[type=hidden][name=m0_first_name]") == name
+    assert await page.inner_text("li.person bdi") == name
+    await screens(page, walk, f"{language}-register-one-added")
+    await check(page, walk, f"{language}-tp-register-one-added")
     await page.select_option("#m1_role", "child")
     await page.fill("#m1_first_name", "Yasmine")
     await page.fill("#m1_birth_year", "2016")
@@ -310,6 +336,9 @@ async def trusted_person_day(page: Any, base: str, language: str, walk: Walk) ->
     await page.check("form[action$='/consents'] input[name=granted][value=yes]")
     await submit(page, "form[action$='/consents'] button")
     assert "notice=consent-recorded" in page.url
+    # The timeline: the answers given at registration as one entry, the change as its own.
+    assert await page.locator("li.tl-consent-registration").count() == 1
+    assert await page.locator("li.tl-consent").count() == 1
 
     # Refer to a partner chosen by its name.
     await page.click("a[href$='/referrals/new']")
@@ -333,6 +362,13 @@ async def trusted_person_day(page: Any, base: str, language: str, walk: Walk) ->
     await page.goto(f"{family_url}/summary")
     assert f"Notitie {language}" not in await page.content()
     await check(page, walk, f"{language}-tp-summary")
+    # On paper: no menu, buttons or hints for the screen; the family, its plan and timeline.
+    await page.emulate_media(media="print")
+    for screen_only in ("header.top", "p.no-print", "p.hint.no-print"):
+        assert not await page.locator(screen_only).first.is_visible(), screen_only
+    for printed in ("article.summary h1", "article.summary .timeline"):
+        assert await page.locator(printed).first.is_visible(), printed
+    await page.emulate_media(media="screen")
     await page.goto(f"{family_url}/edit")
     await check(page, walk, f"{language}-tp-edit")
 
@@ -350,10 +386,13 @@ async def coordinator_day(
 ) -> None:
     """Approve from the inbox, see each trusted person's caseload, reassign the family."""
     family_path = family_url.removeprefix(base)
+    # Her registration form also asks for the trusted person (and her menu is longer): measured,
+    # reported, not held to the trusted person's limit.
+    await page.goto(f"{base}/families/new")
+    await screens(page, walk, f"{language}-register-coordinator", asserted=False)
     await page.goto(f"{base}/team")
     await check(page, walk, f"{language}-coord-team")
-    await page.click(f"#inbox-title ~ ul a.button[href^='{family_path}']")
-    await page.wait_for_load_state("load")
+    await submit(page, f"#inbox-title ~ ul a.button[href^='{family_path}']")
     await submit(page, "form[action$='/approve'] button")
     assert "notice=referral-approved" in page.url
     await page.goto(f"{base}/team")
@@ -406,7 +445,10 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
     operator = await operator_ctx.new_page()
     await log_in(operator, base, "demo-operator", passwords["demo-operator"])
 
-    for language in LANGS:
+    # The pages' words and axe's verdicts are the gateway's own, whatever the store: on MongoDB
+    # the day runs in Dutch only (the staff's default), which keeps CI's time within budget.
+    languages = LANGS if stack.store == "sqlite" else ("nl",)
+    for language in languages:
         for page in (tp, coord, admin, operator):
             await switch_language(page, base, language)
         family_url = await trusted_person_day(tp, base, language, walk)
@@ -472,18 +514,19 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
     for planted in (*FAMILY.values(), "Yasmine", passwords["demo-vertrouwenspersoon"]):
         assert planted not in gateway_log
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = {
         "viewport": "390x844",
         "pages": metrics.pages,
         "axe": walk.axe,
         "screenshots": walk.shots,
+        "screens_high": walk.screens,
     }
-    (ARTIFACTS / "gateway-metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    print("gateway page metrics:", json.dumps(report))  # noqa: T201 - the figures are the output
-    assert not walk.problems, "axe found critical or serious violations:\n" + "\n".join(
-        walk.problems
-    )
+    if stack.store == "sqlite":  # the reference figures; the MongoDB run checks the same limits
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "gateway-metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"gateway page metrics ({stack.store}):", json.dumps(report))  # noqa: T201 - the figures
+    assert len(walk.screens) == 3 * len(languages)
+    assert not walk.problems, "axe, tap targets or page heights:\n" + "\n".join(walk.problems)
     for name in ("caseload", "family", "register"):
         assert metrics.pages[name]["weight_kb"] < 100, "pages must stay small for phones"
 

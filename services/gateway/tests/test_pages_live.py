@@ -278,6 +278,9 @@ async def test_the_family_page_shows_what_was_written(world: World) -> None:
             "Jeugdzorg Utrecht",
         ):
             assert written in html, written
+        # Consent: the answers given at registration are one entry, the later change its own.
+        assert html.count('class="tl-consent-registration"') == 1
+        assert html.count('class="tl-consent"') == 1
         printed = (await client.get(f"/families/{world.families['one']}/summary")).text
         assert "Vader werkt" not in printed
         assert "Graag snel contact" not in printed
@@ -344,6 +347,9 @@ async def test_pages_say_clearly_when_a_service_is_down(intake_only: World, lang
                 says_so = 'role="alert"' in answer.text or 'class="alert"' in answer.text
                 if raw not in INTAKE_ONLY and answer.status_code != 503 and not says_so:
                     problems.append(f"{persona} {path}: no message that a service is down")
+                trace_id = answer.headers.get("x-trace-id", "")
+                if answer.status_code == 503 and f">{trace_id}</code>" not in answer.text:
+                    problems.append(f"{persona} {path}: no reference for the operator")
                 codes = raw_codes(answer.text, language)
                 if codes:
                     problems.append(f"{persona} {path}: raw codes {sorted(set(codes))}")

@@ -8,7 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
+
+from alamal_gateway.app import _templates
+from alamal_gateway.i18n import Translator, load_translations
+from alamal_gateway.web.core import page_html
 
 from .conftest import browser, csrf_of, log_in
 
@@ -52,3 +57,63 @@ def test_the_form_has_no_typed_id_and_no_kind_field() -> None:
     assert '<input id="partner_id"' not in text
     assert '<select id="partner_id" name="partner_id"' in text
     assert "{{ p.name }}" in text
+
+
+def _referral_card(language: str, outcome_code: str | None) -> str:
+    """The family page's referral card of one declined referral, rendered in `language`."""
+    t = Translator(language, load_translations()[language])
+    referral = {  # as cases answers it (every field present)
+        "id": str(uuid.uuid4()),
+        "case_id": str(uuid.uuid4()),
+        "family_id": str(uuid.uuid4()),
+        "note": None,
+        "proposed_by": str(uuid.uuid4()),
+        "proposed_at": "2026-11-30T09:00:00Z",
+        "approved_by": str(uuid.uuid4()),
+        "approved_at": "2026-11-30T09:30:00Z",
+        "meldcode_override": None,
+        "sent_by": str(uuid.uuid4()),
+        "sent_without_approval": False,
+        "updated_at": "2026-11-30T10:00:01Z",
+        "partner_id": "p-1",
+        "partner_kind": "welfare",
+        "urgency": "urgent",
+        "state": "declined",
+        "reason_codes": ["safety"],
+        "sent_at": "2026-11-30T10:00:00Z",
+        "legal_basis": "consent",
+        "outcome_code": outcome_code,
+    }
+    return page_html(
+        _templates(),
+        t,
+        "family_referrals.html",
+        user=None,
+        csrf_token="x",
+        path="/families/x",
+        case={"id": str(uuid.uuid4())},
+        item={"referrals": [referral]},
+        partners={"p-1": {"name": "Buurtteam Overvecht"}},
+        consents={},
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [
+        ("nl", "Niet bezorgd: deze partner is niet meer actief."),
+        ("en", "Not delivered: this partner is no longer active."),
+        ("ar", "لم تصل الإحالة: هذا الشريك لم يعد نشطًا."),
+    ],
+)
+def test_a_referral_declined_because_the_partner_was_deactivated_says_so(
+    language: str, says: str
+) -> None:
+    """Sent in the moment before cases learnt of a deactivation, the referral comes back
+    declined / partner-inactive: the card says it was not delivered, in the page's language;
+    a partner's own 'declined' does not."""
+    card = _referral_card(language, "partner-inactive")
+    assert says in card
+    assert "Buurtteam Overvecht" in card
+    assert says not in _referral_card(language, None)
+    assert says not in _referral_card(language, "no-capacity")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -104,6 +105,12 @@ async def test_family_page_when_intake_is_down_and_bad_ids(
         down = await client.get(f"/families/{uuid.uuid4()}")
         assert down.status_code == 503
         assert "Tijdelijk niet beschikbaar" in down.text
+        # The reference staff quote to the operator: this request's trace id, as answered.
+        trace_id = down.headers["x-trace-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
+        assert f'Kenmerk voor de operator: <code translate="no" dir="ltr">{trace_id}</code>' in (
+            down.text
+        )
         bad = await client.get("/families/not-an-id")
         assert bad.status_code == 404
         assert "Niet gevonden" in bad.text

@@ -13,8 +13,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from alamal_gateway.clients import Caller, ServiceClients
+from alamal_gateway.clients import Caller, ServiceClients, ServiceUnavailableError
+from alamal_gateway.web.errors import trace_ids
 from alamal_runtime.auth import InvalidTokenError, Role, TokenVerifier
+from alamal_runtime.http import TRACE_ID_HEADER
 from alamal_runtime.telemetry import Telemetry
 
 SEEN: list[dict[str, str]] = []
@@ -24,6 +26,12 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         SEEN.append({k.lower(): v for k, v in self.headers.items()})
         body = b"[]"
+        if self.path.startswith("/failing/"):  # answers 503 with the trace id in the path
+            self.send_response(503)
+            self.send_header(TRACE_ID_HEADER, self.path.removeprefix("/failing/"))
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -106,3 +114,30 @@ async def test_calls_are_client_spans_without_the_query_values(
     url = attributes.get("http.url", attributes.get("url.full"))
     assert url == f"{recorder}/families?name=[redacted]&limit=5"
     assert "Fatima-Plant" not in str(attributes)
+
+
+async def test_a_failed_call_keeps_the_trace_id_the_service_answered(
+    recorder: str, token_keys: tuple[str, str]
+) -> None:
+    """The error page's reference: the page's own trace id, and the service's when it answered
+    another one (a service that did not join the trace); nothing that is not a trace id."""
+    clients = ServiceClients({"cases": recorder}, signing_key=token_keys[0], ttl=60, timeout=5)
+    caller = Caller(user_id=str(uuid.uuid4()), role=Role.COORDINATOR, wijken=("zuid",))
+    tracer = TracerProvider().get_tracer("test")
+    theirs = "cd" * 16
+    try:
+        with tracer.start_as_current_span("page") as span:
+            ours = format(span.get_span_context().trace_id, "032x")
+            with pytest.raises(ServiceUnavailableError) as failed:
+                await clients.call("cases", "GET", f"/failing/{theirs}", caller)
+            assert failed.value.trace_id == theirs
+            assert trace_ids(failed.value) == [ours, theirs]
+            with pytest.raises(ServiceUnavailableError) as same:
+                await clients.call("cases", "GET", f"/failing/{ours}", caller)
+            assert trace_ids(same.value) == [ours]
+            with pytest.raises(ServiceUnavailableError) as odd:
+                await clients.call("cases", "GET", "/failing/Fatima%20El%20Amrani", caller)
+            assert trace_ids(odd.value) == [ours]
+        assert trace_ids(failed.value) == [theirs]  # outside any trace: only the service's
+    finally:
+        await clients.close()

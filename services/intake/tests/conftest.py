@@ -21,6 +21,8 @@ type Mint = Callable[..., str]
 PLANTED_NAMES = ("Fatima", "El Amrani", "Yasmine")
 """Personal values planted in every registration; they must never leave intake's store."""
 PLANTED_BIRTH_YEARS = (1984, 2016)
+ERASURE_ALERT_SECONDS = 1.5
+"""Test modules alert on an erasure a service has not confirmed within this time."""
 
 
 def family_body(
@@ -85,6 +87,12 @@ async def client(
         kafka_bootstrap=kafka_bootstrap,
         token_public_key=public_pem,
         profile="test",
+        # Intake consumes (legal holds, erasure confirmations): one consumer group per module,
+        # as Tansu ignores a clean leave and a shared group would wait for departed members.
+        kafka_consumer_group=f"test-intake-{uuid.uuid4().hex[:12]}",
+        kafka_session_timeout_ms=3000,
+        erasure_confirm_within_seconds=ERASURE_ALERT_SECONDS,
+        erasure_check_seconds=0.2,
         data_dir=store_dir,
     )
     app = create_app(settings, telemetry=setup_telemetry("intake", set_global=False))

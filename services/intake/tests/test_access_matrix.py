@@ -33,6 +33,7 @@ PERSONAS = (
     "admin",
     "operator",
     "funder",
+    "privacy",  # a privacy officer: AVG requests only, no casework
     "anonymous",
 )
 WITH_TOKEN = PERSONAS[:-1]
@@ -51,6 +52,8 @@ class World:
     family_id: str
     etag: str
     surname: str
+    request_id: str | None = None
+    """An open erasure request for the family, when the cell asks for one."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,14 @@ class Cell:
     """For lists: the field holding the rows; `ok` when a row's `key` is the family's id."""
     key: str = "id"
     needs_family: bool = True
+    open_request: bool = False
+    """The family has an open erasure request (another privacy officer's): `{request_id}`."""
 
 
 READ = {"holder": OK, "father": OK, "coord": OK}
 """Whoever has the family in her caseload or wijk; everyone else with a token gets 404."""
 ASSIGN = {"holder": FORBIDDEN, "father": FORBIDDEN, "coord": OK}
-BACK_OFFICE = dict.fromkeys(("admin", "operator", "funder"), FORBIDDEN)
+BACK_OFFICE = dict.fromkeys(("admin", "operator", "funder", "privacy"), FORBIDDEN)
 SEARCH = {
     "holder": OK,
     "father": OK,
@@ -82,7 +87,23 @@ SEARCH = {
     "coord_other": EMPTY,
 } | BACK_OFFICE
 PUBLIC = dict.fromkeys(PERSONAS, OK)
-NOT_STAFF_TOOLS = dict.fromkeys(("holder", "father", "other_tp", "operator", "funder"), FORBIDDEN)
+NOT_STAFF_TOOLS = dict.fromkeys(
+    ("holder", "father", "other_tp", "operator", "funder", "privacy"), FORBIDDEN
+)
+PRIVACY_ONLY = dict.fromkeys(
+    ("holder", "father", "other_tp", "coord", "coord_other", "admin", "operator", "funder"),
+    FORBIDDEN,
+)
+"""Privacy routes: every role but the privacy officer gets 403 (and the refusal is audited)."""
+DECIDERS = {
+    **dict.fromkeys(("holder", "father", "other_tp", "admin", "operator", "funder"), FORBIDDEN),
+    "coord": HIDDEN,
+    "coord_other": HIDDEN,
+    "privacy": HIDDEN,
+}
+"""Deciding on (or reading) an erasure: privacy officers and coordinators; the id is unknown."""
+DECIDERS_OPEN = DECIDERS | {"coord": OK, "privacy": OK}
+"""The same on a family's open request: a coordinator of its wijk or another privacy officer."""
 
 CELLS: list[tuple[Cell, dict[str, str]]] = [
     (
@@ -251,6 +272,74 @@ CELLS: list[tuple[Cell, dict[str, str]]] = [
         ),
         NOT_STAFF_TOOLS | {"admin": EMPTY},
     ),
+    (
+        Cell(
+            "privacy officer finds a family",
+            "GET",
+            "/privacy/families?name={surname}",
+            rows="results",
+            key="family_id",
+        ),
+        PRIVACY_ONLY | {"privacy": OK},
+    ),
+    (Cell("export", "GET", "/privacy/families/{family_id}/export"), PRIVACY_ONLY | {"privacy": OK}),
+    (
+        Cell("export of unknown id", "GET", "/privacy/families/{unknown_id}/export"),
+        PRIVACY_ONLY | {"privacy": HIDDEN},
+    ),
+    (
+        Cell(
+            "request erasure",
+            "POST",
+            "/privacy/erasures",
+            lambda v: {
+                "family_id": v["family_id"],
+                "reason": "family-request",
+                "basis": "objection",
+            },
+        ),
+        PRIVACY_ONLY | {"privacy": OK},
+    ),
+    (Cell("approve erasure", "POST", "/privacy/erasures/{request_id}/approve"), DECIDERS),
+    (Cell("reject erasure", "POST", "/privacy/erasures/{request_id}/reject"), DECIDERS),
+    (Cell("read erasure", "GET", "/privacy/erasures/{request_id}"), DECIDERS),
+    (
+        Cell(
+            "approve open erasure",
+            "POST",
+            "/privacy/erasures/{request_id}/approve",
+            open_request=True,
+        ),
+        DECIDERS_OPEN,
+    ),
+    (
+        Cell(
+            "reject open erasure",
+            "POST",
+            "/privacy/erasures/{request_id}/reject",
+            open_request=True,
+        ),
+        DECIDERS_OPEN,
+    ),
+    (
+        Cell("read open erasure", "GET", "/privacy/erasures/{request_id}", open_request=True),
+        DECIDERS_OPEN,
+    ),
+    (
+        Cell(
+            "list open erasures",
+            "GET",
+            "/privacy/erasures",
+            rows="results",
+            key="family_id",
+            open_request=True,
+        ),
+        DECIDERS_OPEN | {"coord_other": EMPTY},
+    ),
+    (
+        Cell("list erasures", "GET", "/privacy/erasures", rows="results", key="family_id"),
+        DECIDERS | dict.fromkeys(("coord", "coord_other", "privacy"), EMPTY),
+    ),
     (Cell("liveness", "GET", "/health/live", needs_family=False), PUBLIC),
     (Cell("readiness", "GET", "/health/ready", needs_family=False), PUBLIC),
 ]
@@ -264,9 +353,14 @@ def expected(rules: dict[str, str], persona: str) -> str:
 
 
 async def make_world(
-    client: httpx.AsyncClient, holder: Caller, father: Caller, setup: Caller
+    client: httpx.AsyncClient,
+    holder: Caller,
+    father: Caller,
+    setup: Caller,
+    requester: Caller | None = None,
 ) -> World:
-    """A fresh family of `holder` in Overvecht whose father `father` supports (version 2)."""
+    """A fresh family of `holder` in Overvecht whose father `father` supports (version 2); with
+    a `requester` (a privacy officer), an open erasure request for it too."""
     surname = f"Zz{uuid.uuid4().hex[:12]}"
     members = [{**m, "surname": surname} for m in [*family_body()["members"], FATHER]]
     registered = await client.post(
@@ -280,7 +374,13 @@ async def make_world(
         headers=setup.headers,
     )
     assert assigned.status_code == 200, assigned.text
-    return World(family_id, assigned.headers["ETag"], surname)
+    request_id = None
+    if requester is not None:
+        body = {"family_id": family_id, "reason": "family-request", "basis": "objection"}
+        requested = await client.post("/privacy/erasures", json=body, headers=requester.headers)
+        assert requested.status_code == 201, requested.text
+        request_id = requested.json()["id"]
+    return World(family_id, assigned.headers["ETag"], surname, request_id)
 
 
 def outcome(response: httpx.Response, cell: Cell, world: World | None) -> str:
@@ -313,15 +413,22 @@ async def test_role_by_endpoint(
         "admin": caller(Role.ADMIN, wijken={"overvecht"}).headers,
         "operator": caller(Role.OPERATOR, wijken={"overvecht"}).headers,
         "funder": caller(Role.FUNDER, wijken={"overvecht"}).headers,
+        "privacy": caller(Role.PRIVACY_OFFICER, wijken={"overvecht"}).headers,
         "anonymous": {},
     }
+    requester = caller(Role.PRIVACY_OFFICER) if cell.open_request else None
     got: dict[str, str] = {}
     for persona in PERSONAS:
-        world = await make_world(client, holder, father, setup) if cell.needs_family else None
+        world = (
+            await make_world(client, holder, father, setup, requester)
+            if cell.needs_family
+            else None
+        )
         values = {
             "holder": holder.user_id,
             "newcomer": str(uuid.uuid4()),
             "unknown_id": str(uuid.uuid4()),
+            "request_id": (world and world.request_id) or str(uuid.uuid4()),
             "family_id": world.family_id if world else "",
             "surname": world.surname if world else "",
         }

@@ -36,6 +36,7 @@ ROLES = {
     "admin": Role.ADMIN,
     "operator": Role.OPERATOR,
     "funder": Role.FUNDER,
+    "privacy": Role.PRIVACY_OFFICER,
 }
 WIJKEN = {"coord": {"overvecht", "oost"}, "coord_other": {"west"}}
 
@@ -66,13 +67,17 @@ async def attempt(
     holder: Caller,
     father: Caller,
     setup: Caller,
+    requester: Caller,
 ) -> tuple[int, str | None, list[dict[str, object]]]:
-    """Call the cell's route as `who` on a fresh family; (status, family, `who`'s records)."""
-    world = await make_world(client, holder, father, setup) if cell.needs_family else None
+    """Call the cell's route as `who` on a fresh family (with an open erasure request by
+    `requester` when the cell asks for one); (status, family, `who`'s records)."""
+    opened = requester if cell.open_request else None
+    world = await make_world(client, holder, father, setup, opened) if cell.needs_family else None
     values = {
         "holder": holder.user_id,
         "newcomer": str(uuid.uuid4()),
         "unknown_id": str(uuid.uuid4()),
+        "request_id": (world and world.request_id) or str(uuid.uuid4()),
         "family_id": world.family_id if world else "",
         "surname": world.surname if world else "",
     }
@@ -114,13 +119,14 @@ async def test_every_family_route_audits_allowed_and_refused_attempts(
         ]:
             holder, father = caller(Role.TRUSTED_PERSON), caller(Role.TRUSTED_PERSON)
             setup = caller(Role.COORDINATOR, wijken={"overvecht"})
+            requester = caller(Role.PRIVACY_OFFICER, wijken={"overvecht"})
             people = {"holder": holder, "father": father} | {
                 p: caller(role, wijken=WIJKEN.get(p, {"overvecht"}))
                 for p, role in ROLES.items()
                 if p not in ("holder", "father")
             }
             status, family_id, records = await attempt(
-                client, intake_store, cell, people[persona], holder, father, setup
+                client, intake_store, cell, people[persona], holder, father, setup, requester
             )
             checked += 1
             mine = [

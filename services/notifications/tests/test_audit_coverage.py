@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import pytest
 
-from alamal_notifications.testing import Admin, Producer, escalation
+from alamal_notifications.testing import Admin, Mint, Producer, escalation
 from alamal_runtime.audit import PARTNER_ROLE
+from alamal_runtime.auth import Role
 from alamal_runtime.store import Store
 
 pytestmark = pytest.mark.integration
@@ -23,6 +25,8 @@ FAMILY_ROUTES = {
     ("GET", "/partner/v1/referrals/{referral_id}"),
     ("POST", "/partner/v1/referrals/{referral_id}/status"),
 }
+STAFF_FAMILY_ROUTES = {("GET", "/privacy/families/{family_id}/export")}
+"""Staff routes naming a family: the privacy officer's export (audited below)."""
 NO_FAMILY_DATA = {
     ("POST", "/partners"): "partner organisations (admin)",
     ("GET", "/partners"): "partner organisations (admin)",
@@ -68,9 +72,10 @@ async def records_of(store: Store, partner_id: str) -> list[dict[str, object]]:
 
 
 def test_every_route_is_classified(client: httpx.AsyncClient) -> None:
-    unclassified = routes(client) - FAMILY_ROUTES - set(NO_FAMILY_DATA)
+    classified = FAMILY_ROUTES | STAFF_FAMILY_ROUTES | set(NO_FAMILY_DATA)
+    unclassified = routes(client) - classified
     assert unclassified == set(), "classify these routes: family data (audit them) or not"
-    stale = (FAMILY_ROUTES | set(NO_FAMILY_DATA)) - routes(client)
+    stale = classified - routes(client)
     assert stale == set(), "these routes are gone: drop them here"
 
 
@@ -130,4 +135,33 @@ async def test_partner_reads_and_reports_are_audited_allowed_and_refused(
             PARTNER_ROLE,
             "not-own-referral",
         ),
+    }
+
+
+async def test_the_privacy_export_is_audited_allowed_and_refused(
+    client: httpx.AsyncClient, mint: Mint, notifications_app: object
+) -> None:
+    store: Store = notifications_app.state.store  # type: ignore[attr-defined]
+    family_id = str(uuid.uuid4())
+    officer, holder = str(uuid.uuid4()), str(uuid.uuid4())
+    url = f"/privacy/families/{family_id}/export"
+
+    async def ask(user_id: str, role: Role) -> int:
+        token = mint(user_id=user_id, role=role)
+        headers = {"Authorization": f"Bearer {token}", "X-Access-Reason": "audit-coverage"}
+        return (await client.get(url, headers=headers)).status_code
+
+    assert await ask(officer, Role.PRIVACY_OFFICER) == 200
+    assert await ask(holder, Role.TRUSTED_PERSON) == 403
+
+    def seen(records: list[dict[str, object]]) -> set[tuple[object, ...]]:
+        return {
+            (r["action"], r["outcome"], r["family_id"], r["role"], r["reason"]) for r in records
+        }
+
+    assert seen(await records_of(store, officer)) == {
+        ("export-family", "allowed", family_id, "privacy_officer", "audit-coverage")
+    }
+    assert seen(await records_of(store, holder)) == {
+        ("export-family", "denied-or-missing", family_id, "trusted_person", "audit-coverage")
     }

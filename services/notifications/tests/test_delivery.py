@@ -62,6 +62,31 @@ async def test_an_escalation_is_delivered_signed_and_thin(
     assert "acute" not in text
 
 
+async def test_the_same_escalation_again_sends_no_second_webhook(
+    admin: Admin, receiver: Receiver, producer: Producer, client: httpx.AsyncClient
+) -> None:
+    """A replayed `cases.referral-escalated.v1` under a new event id (the inbox cannot tell)
+    queues nothing: one referral, one `referral.escalated` message per endpoint."""
+    partner = await admin.partner()
+    endpoint = await admin.endpoint(partner, receiver.url(path()))
+    event = escalation(partner)
+    await producer.send(event)
+    await producer.send(event)
+    # A later escalation on the same key: once it is queued, the replay before it was handled.
+    marker = escalation(partner, family_id=event.family_id)
+    await producer.send(marker)
+    url = f"/endpoints/{endpoint['id']}/messages"
+    deadline = time.monotonic() + 30
+    while True:
+        listed = (await client.get(url, headers=admin.headers)).json()
+        queued = [m["referral_id"] for m in listed if m["event_type"] == "referral.escalated"]
+        if marker.referral_id in queued:
+            break
+        assert time.monotonic() < deadline, listed
+        await asyncio.sleep(0.05)
+    assert sorted(queued) == sorted([event.referral_id, marker.referral_id])
+
+
 async def test_failures_are_retried_with_the_same_webhook_id(
     admin: Admin, receiver: Receiver, producer: Producer, client: httpx.AsyncClient
 ) -> None:

@@ -119,6 +119,21 @@ def test_the_payload_is_thin_and_stable() -> None:
     assert encode(body) == encode(dict(reversed(body.items())))
 
 
+def test_the_escalation_webhook_says_sent_even_when_a_later_status_came_first() -> None:
+    # An update projected before its escalation (two topics, no order between them) must not
+    # make the escalation webhook break its documented `status: sent`.
+    accepted = view(status="accepted")
+    assert payload("referral.escalated", accepted, details_url="u", at=NOW)["data"] == {
+        "referral_id": "r",
+        "partner_id": "p",
+        "status": "sent",
+        "url": "u",
+    }
+    updated = payload("referral.updated", accepted, details_url="u", at=NOW)["data"]
+    assert isinstance(updated, dict)
+    assert updated["status"] == "accepted"
+
+
 def test_statuses_move_forward_only_whatever_the_order() -> None:
     accepted = merge_status(
         None,

@@ -16,9 +16,16 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.topics import dead_letter_topic
+from alamal_runtime.audit import ACCESS_AUDIT
 from alamal_runtime.auth import TokenVerifier
-from alamal_runtime.dead_letters import NotingDeadLetterSink, prepare_dead_letters
+from alamal_runtime.dead_letters import (
+    DEAD_LETTER_LOG,
+    LetterState,
+    NotingDeadLetterSink,
+    prepare_dead_letters,
+)
 from alamal_runtime.dead_letters_api import KafkaRepublisher, dead_letters_router
+from alamal_runtime.erasure import skip_erased
 from alamal_runtime.http import (
     BodySizeLimit,
     CatchUnexpected,
@@ -42,6 +49,9 @@ from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler, consumer_lag
 from alamal_runtime.openapi import check_strict_numbers, document_errors
 from alamal_runtime.readiness import StoreReadiness
+from alamal_runtime.retention import AgeRule, Category, Policy, RetentionSchedule, Rule
+from alamal_runtime.retention.api import retention_router
+from alamal_runtime.retention.schedule import prepare_retention
 from alamal_runtime.sealing import SealedStore, SealSchema, keyring_from_settings
 from alamal_runtime.sealing.keys import keyring_source
 from alamal_runtime.sealing.ledger import ledger_for
@@ -83,6 +93,25 @@ def _query_names(dependant: Dependant) -> list[str]:
     for sub in dependant.dependencies:
         names += _query_names(sub)
     return names
+
+
+def _runtime_rules(service: str) -> list[Rule]:
+    """The retention rules every service has: its access audit and its closed dead letters."""
+    return [
+        AgeRule(
+            name=f"{service}.audit-records",
+            category=Category.AUDIT_RECORDS,
+            collection=ACCESS_AUDIT,
+            field="at",
+        ),
+        AgeRule(
+            name=f"{service}.dead-letters",
+            category=Category.DEAD_LETTERS,
+            collection=DEAD_LETTER_LOG,
+            field="at",
+            only=lambda letter: letter.get("state", LetterState.OPEN) != LetterState.OPEN,
+        ),
+    ]
 
 
 class ServiceRuntime:
@@ -149,10 +178,25 @@ class ServiceRuntime:
         self.token_verifier = TokenVerifier(
             settings.token_public_key_pem(), audience=service, issuer=settings.token_issuer
         )
+        self.retention_schedule = RetentionSchedule(
+            self.store,
+            policy=Policy.of(
+                day_seconds=settings.retention_day_seconds,
+                overrides=settings.retention_keep_days,
+            ),
+            interval_seconds=settings.retention_interval_seconds,
+            service=service,
+        )
+        for rule in _runtime_rules(service):
+            self.retention_schedule.add(rule)
         self._relay_task: asyncio.Task[None] | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
-        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = [prepare_dead_letters]
+        self._schedule_task: asyncio.Task[None] | None = None
+        self._start_hooks: list[Callable[[Store], Awaitable[None]]] = [
+            prepare_dead_letters,
+            prepare_retention,
+        ]
         self._processors: dict[str, EventProcessor] = {}
         self._subscribed = False
         self._last_handled = 0.0
@@ -194,12 +238,20 @@ class ServiceRuntime:
         """Run `hook(store)` at start-up, after the store is open (e.g. create indexes)."""
         self._start_hooks.append(hook)
 
+    def retain(self, rule: Rule) -> None:
+        """Run a retention rule of this service on the schedule and on demand."""
+        self.retention_schedule.add(rule)
+
     def consume(self, topic: str, handler: Handler) -> EventProcessor:
-        """Handle every event on `topic` once in effect, in this service's consumer group."""
+        """Handle every event on `topic` once in effect, in this service's consumer group.
+
+        Events about a family this service has erased are skipped (`erasure.skip_erased`).
+        """
+        skipping = skip_erased(handler)
 
         async def handled(event: CloudEvent[Any], uow: UnitOfWork) -> None:
             self._last_handled = time.monotonic()  # the drain waits until consumers are idle
-            await handler(event, uow)
+            await skipping(event, uow)
 
         processor = EventProcessor(
             store=self.store,
@@ -261,6 +313,9 @@ class ServiceRuntime:
         self._retention_task = asyncio.create_task(
             self.retention.run(), name=f"{self.service}-outbox-retention"
         )
+        self._schedule_task = asyncio.create_task(
+            self.retention_schedule.run_forever(), name=f"{self.service}-retention-rules"
+        )
         log.info("service_started", topics=sorted(self.topics))
 
     async def drain(self) -> bool:
@@ -308,11 +363,12 @@ class ServiceRuntime:
         """Drain, stop relaying and consuming, then close the store and flush telemetry."""
         if self.settings.drain_seconds > 0:
             await self.drain()
-        for task in (self._relay_task, self._metrics_task, self._retention_task):
+        tasks = (self._relay_task, self._metrics_task, self._retention_task, self._schedule_task)
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._relay_task = self._metrics_task = self._retention_task = None
+        self._relay_task = self._metrics_task = self._retention_task = self._schedule_task = None
         await self.cluster_id.close()
         await self.broker.stop()
         await self.store.close()
@@ -338,6 +394,7 @@ class ServiceRuntime:
             health_router({"store": self.readiness, "broker": _BrokerCheck(self)}),
             ops_router(self.service, self.store),
             dead_letters_router(self.store, KafkaRepublisher(self.settings.kafka_bootstrap)),
+            retention_router(self.retention_schedule),
             *(
                 [keys_router(self.service, self.store)]
                 if isinstance(self.store, SealedStore)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alamal_runtime.retention.policy import Category
+
 type Profile = Literal["dev", "test", "prod"]
 
 
@@ -124,6 +126,21 @@ class ServiceSettings(BaseSettings):
     kek_file: Path | None = Field(
         default=None, description="File holding the key-encryption keyring, one key per line"
     )
+    retention_day_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Length of one retention day in seconds: 86400 in production; tests"
+        " compress the retention clock with a fraction of a second (docs/retention.md)",
+    )
+    retention_interval_seconds: float = Field(
+        default=3_600.0, gt=0, description="How often the retention rules run"
+    )
+    retention_keep_days: dict[Category, int] = Field(
+        default_factory=dict,
+        description='Days kept per category, over the defaults, as JSON: {"closed-case": 730,'
+        ' "private-notes": 365, "audit-records": 1825, "delivery-logs": 90,'
+        ' "dead-letters": 90} (docs/retention.md)',
+    )
     bench_unsealed: bool = Field(
         default=False,
         description="dev/test only, for benchmarks: store personal data unsealed, to measure"
@@ -147,6 +164,13 @@ class ServiceSettings(BaseSettings):
         if self.drain_quiet_seconds is not None:
             return self.drain_quiet_seconds
         return 0.2 if self.profile == "test" else 1.0
+
+    @model_validator(mode="after")
+    def _keep_days_positive(self) -> ServiceSettings:
+        for category, days in self.retention_keep_days.items():
+            if not 1 <= days <= 36_600:
+                raise ValueError(f"RETENTION_KEEP_DAYS: {category.value} must be 1 to 36600 days")
+        return self
 
     def fetch_max_wait_ms(self) -> int:
         """The consumer fetch wait to use (the setting, or the profile's default)."""

@@ -17,7 +17,7 @@ import structlog
 
 from alamal_stack.follow import follow_logs
 from alamal_stack.processes import StackError
-from alamal_stack.runner import EmbeddedStack
+from alamal_stack.runner import STORE_BACKENDS, EmbeddedStack
 from alamal_stack.services import SERVICES, ServiceSpec, select_services
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,7 @@ def banner(stack: EmbeddedStack) -> str:
         f"  {'kafka':<{width}}  {stack.bootstrap}   (Tansu, in memory; the services' outboxes "
         "refill it after a restart)",
         f"  {'data':<{width}}  {_shown(stack.data_dir)}   logs: {_shown(stack.logs_dir)}",
+        f"  {'store':<{width}}  {_store_line(stack)}",
         f"  {'token':<{width}}  python -m alamal_runtime.devtoken "
         f"--key {_shown(stack.keys.signing)} --help",
         f"  {'ops':<{width}}  alamal-ops dead-letters list   (finds this stack through "
@@ -105,6 +106,14 @@ def banner(stack: EmbeddedStack) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _store_line(stack: EmbeddedStack) -> str:
+    if stack.store == "sqlite":
+        return "SQLite, a file per service in the data folder"
+    if stack.mongodb_url is not None:
+        return "MongoDB, a database per service (alamal_<service>) on the given server"
+    return "MongoDB wire protocol: a mongoeco server per service (in memory: lost at stop)"
+
+
 def _shown(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))
@@ -125,6 +134,21 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
         "--only",
         default=None,
         help="comma-separated services (default: all): " + ",".join(s.name for s in registry),
+    )
+    run.add_argument(
+        "--store",
+        choices=STORE_BACKENDS,
+        default=None,
+        help="the services' store backend (default sqlite: a file per service under the data"
+        " folder; mongodb: a database per service, on --mongodb-url or else on a mongoeco"
+        " server per service, in memory)",
+    )
+    run.add_argument(
+        "--mongodb-url",
+        default=None,
+        metavar="URL",
+        help="a MongoDB replica set for --store mongodb, e.g. mongodb://host/?replicaSet=rs0"
+        " (each service uses its own database alamal_<service>)",
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
     run.add_argument(
@@ -153,6 +177,10 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
         help="create demo staff users at the gateway (passwords in <data>/gateway/demo-users.txt)",
     )
     args = parser.parse_args(argv)
+    if args.store is None:
+        args.store = "mongodb" if args.mongodb_url else "sqlite"
+    if args.mongodb_url and args.store != "mongodb":
+        parser.error("--mongodb-url needs --store mongodb")
     try:
         args.services = select_services(
             None if args.only is None else args.only.split(","), registry
@@ -200,6 +228,8 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         ready_timeout=args.ready_timeout,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,
+        store=args.store,
+        mongodb_url=args.mongodb_url,
         trace_ui=args.traces,
     )
     return asyncio.run(serve(stack, follow=args.follow))

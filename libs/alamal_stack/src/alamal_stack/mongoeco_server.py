@@ -1,4 +1,5 @@
-"""Run mongoeco's MongoDB wire server in a background thread, for tests and local experiments.
+"""Run mongoeco's MongoDB wire server in a background thread (tests), or as a process of its own
+(`python -m alamal_stack.mongoeco_server --port N`, what `./alamal run --store mongodb` starts).
 
 mongoeco is a development dependency and suits small data only (see DESIGN.md): it is imported
 when the server starts, so importing this module never fails.
@@ -7,6 +8,7 @@ when the server starts, so importing this module never fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from concurrent.futures import Future
 from types import TracebackType
@@ -103,3 +105,33 @@ def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
 def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=_START_TIMEOUT_SECONDS)
+
+
+async def serve(host: str, port: int) -> None:
+    """Serve mongoeco's wire protocol on host:port until cancelled (SIGTERM ends the process)."""
+    from mongoeco.wire.proxy import AsyncMongoEcoProxyServer  # dev-only dependency
+
+    server = AsyncMongoEcoProxyServer(host=host, port=port)
+    address = await server.start()
+    print(f"mongoeco listening on {address.uri}", flush=True)  # noqa: T201 - the process log
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m alamal_stack.mongoeco_server --port N`: one server in this process."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m alamal_stack.mongoeco_server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import structlog
 
@@ -24,10 +24,11 @@ from alamal_runtime.stack_state import (
     write_state,
 )
 from alamal_stack.keys import TokenKeys, ensure_token_keys
+from alamal_stack.mongoeco_process import MongoecoProcess
 from alamal_stack.orphans import stop_orphans
 from alamal_stack.processes import LOCALHOST, ListeningSocket, StackError, log_tail, rotate_log
 from alamal_stack.service_process import ManagedService
-from alamal_stack.services import SERVICES, ServiceSpec, service_env
+from alamal_stack.services import SERVICES, ServiceSpec, mongodb_store_url, service_env
 from alamal_stack.tansu import TansuBroker, create_topics
 from alamal_stack.topics import platform_topics
 from alamal_stack.trace_ui import TraceUI
@@ -35,6 +36,9 @@ from alamal_stack.trace_ui import TraceUI
 log = structlog.get_logger(__name__)
 
 BROKER = "tansu"
+
+type StoreBackend = Literal["sqlite", "mongodb"]
+STORE_BACKENDS: tuple[StoreBackend, ...] = ("sqlite", "mongodb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,9 @@ class EmbeddedStack:
     `base_port=None` uses each service's default port, `base_port=0` free ports (tests), any
     other value shifts the defaults to start there. `topics=None` takes them from the contracts.
     `replicas` processes run per service, sharing its port (the runner holds it).
+    `store="mongodb"` runs every service on the MongoDB backend, each in its own database
+    (`<mongodb_database_prefix><service>`): on `mongodb_url` (a replica set) when given, else on
+    a mongoeco server of its own (in memory).
 
     Stopping drains: the services that call others (the gateway) stop first, then the rest at
     once, each letting its requests finish, publishing its outbox and catching up on what it
@@ -88,7 +95,17 @@ class EmbeddedStack:
         restart_policy: RestartPolicy | None = None,
         replicas: int = 1,
         trace_ui: bool = False,
+        store: StoreBackend = "sqlite",
+        mongodb_url: str | None = None,
+        mongodb_database_prefix: str = "alamal_",
     ) -> None:
+        if store not in STORE_BACKENDS:
+            raise ValueError(f"unknown store backend {store!r}: {', '.join(STORE_BACKENDS)}")
+        if mongodb_url is not None and store != "mongodb":
+            raise ValueError("a MongoDB URL needs store='mongodb'")
+        self.store = store
+        self.mongodb_url = mongodb_url
+        self._database_prefix = mongodb_database_prefix
         self.data_dir = data_dir.resolve()
         self.specs = tuple(SERVICES if services is None else services)
         if len({s.name for s in self.specs}) != len(self.specs):
@@ -112,6 +129,8 @@ class EmbeddedStack:
         self._keys: TokenKeys | None = None
         self._listeners: dict[str, ListeningSocket] = {}
         self._replicas: dict[str, list[ManagedService]] = {}
+        self._mongoeco: dict[str, MongoecoProcess] = {}
+        self._store_urls: dict[str, str] = {}
         self._restarts: dict[str, list[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._state_written = False
@@ -189,6 +208,7 @@ class EmbeddedStack:
             if self.trace_ui is not None:
                 await self.trace_ui.start()
             await create_topics(self.bootstrap, self._topic_names(), self.partitions)
+            await self._start_stores()
             self._listeners = {s.name: ListeningSocket(self._port(s), s.name) for s in self.specs}
             peers = self.urls
             self._replicas = {
@@ -245,6 +265,29 @@ class EmbeddedStack:
             log.warning("stack.orphans_stopped", pids=stopped, runner_pid=running.runner_pid)
         remove_state(self.state_file)
 
+    async def _start_stores(self) -> None:
+        """On MongoDB: each service's database, on the given server or a mongoeco of its own."""
+        if self.store != "mongodb":
+            return
+        if self.mongodb_url is not None:
+            self._store_urls = {
+                s.name: mongodb_store_url(s, self.mongodb_url, self._database_prefix)
+                for s in self.specs
+            }
+            return
+        self._mongoeco = {
+            s.name: MongoecoProcess(s.name, log_dir=self.logs_dir) for s in self.specs
+        }
+        await asyncio.gather(*(server.start() for server in self._mongoeco.values()))
+        self._store_urls = {
+            s.name: mongodb_store_url(s, self._mongoeco[s.name].uri) for s in self.specs
+        }
+
+    @property
+    def store_urls(self) -> Mapping[str, str]:
+        """Each service's store URL when it is not its SQLite file (MongoDB), by name."""
+        return self._store_urls
+
     def _managed(self, spec: ServiceSpec, replica: int, peers: Mapping[str, str]) -> ManagedService:
         (self.data_dir / spec.name).mkdir(parents=True, exist_ok=True)
         suffix = "" if replica == 1 else f"-{replica}"
@@ -262,6 +305,7 @@ class EmbeddedStack:
             signing_key=self.keys.signing,
             peers=peers,
             runner_pid=os.getpid(),
+            store=self._store_urls.get(spec.name),
         )
         return ManagedService(
             spec,
@@ -334,6 +378,7 @@ class EmbeddedStack:
             svc.close()
         for listener in self._listeners.values():
             listener.close()
+        await asyncio.gather(*(server.stop() for server in self._mongoeco.values()))
         if self.trace_ui is not None:
             await self.trace_ui.stop()
         await self.broker.stop_async()

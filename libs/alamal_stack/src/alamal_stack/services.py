@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from alamal_stack.processes import LOCALHOST
 
@@ -99,6 +100,12 @@ def store_url(spec: ServiceSpec, data_dir: Path) -> str:
     return f"sqlite:///{data_dir.resolve() / spec.name / f'{spec.name}.sqlite3'}"
 
 
+def mongodb_store_url(spec: ServiceSpec, server_url: str, prefix: str = "alamal_") -> str:
+    """The service's own database (`alamal_<name>`) on a MongoDB server, options kept."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{prefix}{spec.name}"))
+
+
 def service_env(
     spec: ServiceSpec,
     *,
@@ -111,6 +118,7 @@ def service_env(
     signing_key: Path | None = None,
     peers: Mapping[str, str] | None = None,
     runner_pid: int | None = None,
+    store: str | None = None,
 ) -> dict[str, str]:
     """The complete environment for one service process (nothing else is inherited).
 
@@ -118,6 +126,7 @@ def service_env(
     not set itself, and `<PREFIX>LOG_LEVEL` (falling back to plain `LOG_LEVEL`). `DATA_DIR` is
     the service's own folder (dev-only material such as a generated encryption key lives there).
     A service that signs tokens gets `signing_key`; one that calls services gets `peers`' URLs.
+    `store` is its store URL (default: its SQLite file under `data_dir`).
     With `runner_pid` the service stops (draining) once that process is gone.
     """
     p = spec.env_prefix
@@ -130,7 +139,7 @@ def service_env(
         f"{p}PROFILE": "dev",
         f"{p}HTTP_HOST": LOCALHOST,
         f"{p}HTTP_PORT": str(port),
-        f"{p}STORE_URL": store_url(spec, data_dir),
+        f"{p}STORE_URL": store or store_url(spec, data_dir),
         f"{p}KAFKA_BOOTSTRAP": bootstrap,
         f"{p}KAFKA_TOPIC_PARTITIONS": str(partitions),
         f"{p}TOKEN_PUBLIC_KEY_FILE": str(verify_key.resolve()),

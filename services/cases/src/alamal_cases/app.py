@@ -14,6 +14,8 @@ from alamal_cases import (
     held_visits_api,
     plan_api,
     plan_store,
+    privacy,
+    privacy_api,
     referral_store,
     referrals_api,
     sealing,
@@ -21,11 +23,14 @@ from alamal_cases import (
     timeline_api,
     visits_api,
 )
+from alamal_cases.retention import PrivateNotesRule
 from alamal_cases.settings import CasesSettings
 from alamal_contracts.topics import (
     CASE_CLOSED,
     CASE_OPENED,
+    CASES_FAMILY_ERASED,
     CONSENT_CHANGED,
+    FAMILY_ERASURE_REQUESTED,
     FAMILY_REASSIGNED,
     FAMILY_REGISTERED,
     GOAL_UPDATED,
@@ -53,6 +58,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             GOAL_UPDATED,
             REFERRAL_ESCALATED,
             REFERRAL_UPDATED,
+            CASES_FAMILY_ERASED,
         ],
         telemetry=telemetry,
         sealed=sealing.SEALED,
@@ -63,10 +69,12 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
     runtime.on_start(coordination_store.prepare)
     runtime.on_start(held_visit_store.prepare)
     runtime.on_start(prepare_audit)
+    runtime.retain(PrivateNotesRule())
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
     runtime.consume(FAMILY_REASSIGNED, handlers.on_family_reassigned)
     runtime.consume(PARTNER_STATUS_REPORTED, handlers.on_partner_status_reported)
+    runtime.consume(FAMILY_ERASURE_REQUESTED, privacy.Eraser(runtime.store))
     runtime.consume(PARTNER_REGISTERED, handlers.on_partner_fact)
     runtime.consume(PARTNER_CHANGED, handlers.on_partner_fact)
     return runtime.create_app(
@@ -79,6 +87,7 @@ def create_app(settings: CasesSettings, *, telemetry: Telemetry | None = None) -
             audit_api.router,
             coordination_api.router,
             timeline_api.router,
+            privacy_api.router,
             held_visits_api.router,
         ],
     )

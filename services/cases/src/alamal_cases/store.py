@@ -226,7 +226,7 @@ async def get_visit(store: Store, visit_id: str) -> Visit | None:
 
 async def prepare(store: Store) -> None:
     """Indexes cases' queries need."""
-    await store.ensure_index(CASES, ["family_id"])
+    await store.ensure_index(CASES, ["family_id", "opened_at"])  # a family's cases, oldest first
     await store.ensure_index(CASES, ["trusted_person_id", "status"])
     await store.ensure_index(CASES, ["father_trusted_person_id", "status"])
     await store.ensure_index(CASES, ["wijk", "status"])

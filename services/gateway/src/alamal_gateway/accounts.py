@@ -16,7 +16,13 @@ from alamal_runtime.store import DuplicateError, Record, Store
 USERS: Final = "users"
 USERNAMES: Final = "usernames"
 LANGUAGES: Final = ("nl", "en", "ar")
-STAFF_ROLES: Final = (Role.TRUSTED_PERSON, Role.COORDINATOR, Role.ADMIN, Role.OPERATOR)
+STAFF_ROLES: Final = (
+    Role.TRUSTED_PERSON,
+    Role.COORDINATOR,
+    Role.ADMIN,
+    Role.OPERATOR,
+    Role.PRIVACY_OFFICER,
+)
 USERNAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{2,39}$")
 
 

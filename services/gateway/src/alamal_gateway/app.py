@@ -34,6 +34,8 @@ from alamal_gateway.web import (
     ops,
     partners,
     plan,
+    privacy,
+    registration,
     reports,
 )
 from alamal_gateway.web.security import SecurityHeaders
@@ -110,6 +112,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             login.router,
             family_edit.router,
             coordination.router,
+            registration.router,
             families.router,
             casework.router,
             admin.router,
@@ -117,6 +120,7 @@ def create_app(settings: GatewaySettings, *, telemetry: Telemetry | None = None)
             reports.router,
             partners.router,
             plan.router,
+            privacy.router,
             offline.router,
             held_visits.router,
         ],

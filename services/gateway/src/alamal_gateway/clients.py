@@ -14,6 +14,7 @@ import structlog
 from opentelemetry.propagate import inject
 
 from alamal_runtime.auth import Role, mint_token
+from alamal_runtime.http import TRACE_ID_HEADER
 from alamal_runtime.telemetry import Telemetry
 
 log = structlog.get_logger(__name__)
@@ -26,6 +27,8 @@ class ServiceError(Exception):
         super().__init__(f"{service}: {status}")
         self.service = service
         self.status = status
+        self.trace_id: str | None = None
+        """The trace id the service answered with (`X-Trace-Id`), when it answered."""
 
 
 class ServiceUnavailableError(ServiceError):
@@ -151,17 +154,29 @@ def _reply(service: str, response: httpx.Response) -> Reply:
         is_json = response.headers.get("content-type", "").startswith("application/json")
         data = response.json() if is_json and response.content else None
         return Reply(status=status, data=data, content=response.content, headers=response.headers)
+    error = _error(service, response)
+    error.trace_id = response.headers.get(TRACE_ID_HEADER)
+    raise error
+
+
+def _error(service: str, response: httpx.Response) -> ServiceError:
+    status = response.status_code
     if status == 404:
-        raise NotFoundError(service, status)
+        return NotFoundError(service, status)
     if status in (401, 403):
         # 401 means our own token was refused: a configuration error, shown as forbidden.
-        raise ForbiddenError(service, status)
+        return ForbiddenError(service, status)
     if status in (409, 412, 428):
-        raise ConflictError(service, status, _detail(response))
+        return ConflictError(service, status, _detail(response))
     if status == 422:
-        raise InvalidError(service, _fields(response), _messages(response))
-    log.warning("service_error", service=service, status=status)
-    raise ServiceUnavailableError(service, status)
+        return InvalidError(service, _fields(response), _messages(response))
+    log.warning(
+        "service_error",
+        service=service,
+        status=status,
+        service_trace_id=response.headers.get(TRACE_ID_HEADER),
+    )
+    return ServiceUnavailableError(service, status)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -22,6 +22,7 @@ DEMO_USERS: Final = (
     ("demo-coordinator", Role.COORDINATOR, ("overvecht", "zuidwest"), "nl", "Naima (demo)"),
     ("demo-admin", Role.ADMIN, (), "en", "Admin (demo)"),
     ("demo-operator", Role.OPERATOR, (), "en", "Operator (demo)"),
+    ("demo-privacy", Role.PRIVACY_OFFICER, (), "nl", "Privacy officer (demo)"),
 )
 
 

@@ -112,6 +112,7 @@ ROLE: Final = {
     "admin": N_("Administrator"),
     "operator": N_("Operator"),
     "funder": N_("Funder"),
+    "privacy_officer": N_("Privacy officer"),
 }
 LEGAL_BASIS: Final = {
     "consent": N_("The family's consent"),
@@ -271,6 +272,7 @@ TIMELINE: Final = {
     "referral-sent": N_("Referral sent"),
     "referral-answered": N_("The partner answered"),
     "consent": N_("Consent recorded"),
+    "consent-registration": N_("Consent given at registration"),
 }
 ALL["timeline"] = TIMELINE
 

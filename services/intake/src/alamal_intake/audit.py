@@ -29,6 +29,15 @@ class AuditAction(StrEnum):
     UPDATE_FAMILY = "update-family"
     SEARCH_FAMILY = "search-family"
     ASSIGN_FAMILY = "assign-family"
+    # The privacy officer's actions (AVG requests)
+    EXPORT_FAMILY = "export-family"
+    PRIVACY_SEARCH = "privacy-search"
+    REQUEST_ERASURE = "request-erasure"
+    APPROVE_ERASURE = "approve-erasure"
+    REJECT_ERASURE = "reject-erasure"
+    READ_ERASURES = "read-erasures"
+    RETENTION_ERASURE = "retention-erasure"
+    """A retention rule erased the family (no person: user `retention:<rule>`, role `retention`)."""
 
 
 __all__ = [

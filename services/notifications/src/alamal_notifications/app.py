@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from alamal_contracts.topics import (
     CONSENT_CHANGED,
     ENDPOINT_DISABLED,
+    FAMILY_ERASURE_REQUESTED,
     FAMILY_REGISTERED,
+    NOTIFICATIONS_FAMILY_ERASED,
     PARTNER_CHANGED,
     PARTNER_REGISTERED,
     PARTNER_STATUS_REPORTED,
@@ -28,6 +30,9 @@ from alamal_notifications import (
     partner_api,
     partner_facts,
     partners_api,
+    privacy,
+    privacy_api,
+    retention,
     store,
 )
 from alamal_notifications.delivery_slots import DeliverySlots
@@ -40,6 +45,7 @@ from alamal_notifications.recording import Recorder
 from alamal_notifications.secretbox import load_secret_box
 from alamal_notifications.sender import Sender
 from alamal_notifications.settings import NotificationsSettings
+from alamal_runtime.audit import prepare_audit
 from alamal_runtime.service import ServiceRuntime
 from alamal_runtime.telemetry import Telemetry
 
@@ -50,7 +56,13 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     runtime = ServiceRuntime(
         settings,
         service="notifications",
-        publishes=[PARTNER_STATUS_REPORTED, ENDPOINT_DISABLED, PARTNER_REGISTERED, PARTNER_CHANGED],
+        publishes=[
+            PARTNER_STATUS_REPORTED,
+            ENDPOINT_DISABLED,
+            PARTNER_REGISTERED,
+            PARTNER_CHANGED,
+            NOTIFICATIONS_FAMILY_ERASED,
+        ],
         telemetry=telemetry,
     )
 
@@ -91,11 +103,21 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
     handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)
     runtime.on_start(store.prepare)
     runtime.on_start(messages.prepare)
+    for rule in retention.RULES:
+        runtime.retain(rule)
     runtime.on_start(partner_facts.announce_at_start)
     runtime.on_start(store.stamp_unlisted_referrals)
     runtime.consume(REFERRAL_ESCALATED, handlers.on_referral_escalated)
     runtime.consume(REFERRAL_UPDATED, handlers.on_referral_updated)
     runtime.consume(CONSENT_CHANGED, handlers.on_consent_changed)
+    runtime.on_start(privacy.prepare)
+    runtime.on_start(prepare_audit)
+    runtime.consume(
+        FAMILY_ERASURE_REQUESTED,
+        privacy.Eraser(
+            runtime.store, public_base_url=settings.public_base_url, wake=dispatcher.wake
+        ),
+    )
     runtime.consume(FAMILY_REGISTERED, handlers.on_family_registered)
     app = runtime.create_app(
         title="Al Amal notifications",
@@ -106,6 +128,7 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
             deliveries_api.router,
             deliveries_api.overview,
             partner_api.router,
+            privacy_api.router,
         ],
     )
     app.state.notifications = Services(

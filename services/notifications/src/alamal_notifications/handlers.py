@@ -110,7 +110,13 @@ class Handlers:
             legal_basis=escalated.legal_basis,
             escalated_at=escalated.escalated_at,
         )
-        view = merge_escalation(await repo.get_referral(uow, escalated.referral_id), incoming)
+        existing = await repo.get_referral(uow, escalated.referral_id)
+        if existing is not None and existing.escalated:
+            # Cases escalates a referral once: the same escalation again (a replay under a new
+            # event id) changes nothing and sends the partner no second webhook.
+            log.info("referral_escalation_repeated", referral_id=escalated.referral_id)
+            return
+        view = merge_escalation(existing, incoming)
         partner = await repo.get_partner(uow, view.partner_id)
         if partner is not None and not partner.active and view.status == SENT:
             view = _declined_for_inactive_partner(uow, view)

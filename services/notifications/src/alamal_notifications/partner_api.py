@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alamal_contracts.codes import Code, LegalBasis, ReferralStatus, Urgency
 from alamal_contracts.events import PartnerStatusReported
-from alamal_notifications import credentials, partner_contract
+from alamal_notifications import credentials, partner_contract, privacy
 from alamal_notifications import store as repo
 from alamal_notifications.deps import Services, ServicesDep
 from alamal_notifications.domain.referrals import (
@@ -46,6 +46,7 @@ router = APIRouter(prefix=partner_contract.PREFIX, tags=["partner"])
 log = structlog.get_logger(__name__)
 _basic = HTTPBasic(auto_error=False, realm="partner")
 NOT_FOUND = "referral not found"
+ERASED = "the referral was erased at the family's request; erase what you hold about it"
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 
@@ -125,6 +126,9 @@ PARTNER_REASON = "partner-api"
 
 async def _own_referral(uow: repo.Reader, referral_id: str, partner_id: str) -> ReferralView:
     view = await repo.get_referral(uow, referral_id)
+    if view is None and await privacy.erased_referral(uow, referral_id) == partner_id:
+        # The family was erased (AVG art. 17): the partner was told by webhook to erase too.
+        raise RefusedError(410, ERASED, None)
     if view is None or view.partner_id != partner_id or not view.escalated:
         raise RefusedError(404, NOT_FOUND, None if view is None else view.family_id)
     return view
@@ -172,9 +176,8 @@ async def read_referral(
     try:
         view = await _own_referral(store, str(referral_id), partner_id)
     except RefusedError as refused:
-        await _audit(
-            services, partner_id, READ_REFERRAL, refused.family_id, refusal="not-own-referral"
-        )
+        code = "erased" if refused.status_code == 410 else "not-own-referral"
+        await _audit(services, partner_id, READ_REFERRAL, refused.family_id, refusal=code)
         raise
     shared = await details_shared(store, view)
     await _audit(services, partner_id, READ_REFERRAL, view.family_id)
@@ -312,7 +315,7 @@ async def report_status(
         # Re-run after a transient conflict (the same referral reported twice at once).
         view = await services.store.with_transaction(work)
     except RefusedError as refused:
-        code = "not-own-referral" if refused.status_code == 404 else "status-conflict"
+        code = {404: "not-own-referral", 410: "erased"}.get(refused.status_code, "status-conflict")
         await _audit(services, partner_id, REPORT_STATUS, refused.family_id, refusal=code)
         raise
     log.info("partner_status_reported", referral_id=view.referral_id, status=body.status.value)

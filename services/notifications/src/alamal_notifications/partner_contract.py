@@ -75,6 +75,27 @@ class ReferralUpdatedWebhook(_Payload):
     data: UpdatedData
 
 
+class ErasureData(_Payload):
+    """Which referral to erase, and where the partner API now answers 410 Gone for it."""
+
+    referral_id: str = Field(
+        description="Id of the referral.", json_schema_extra={"format": "uuid"}
+    )
+    partner_id: str = Field(
+        description="Your organisation's id.", json_schema_extra={"format": "uuid"}
+    )
+    url: str = Field(description="The referral's partner-API address (it answers 410 Gone).")
+
+
+class ReferralErasureRequestedWebhook(_Payload):
+    """`referral.erasure-requested`: the family had its data erased (AVG art. 17); erase what
+    you hold about this referral. Sent to every enabled endpoint of yours (AVG art. 19)."""
+
+    type: Literal["referral.erasure-requested"]
+    timestamp: datetime = Field(description="When the message was made (UTC, `Z`).")
+    data: ErasureData
+
+
 class TestData(_Payload):
     """Which endpoint is being verified."""
 
@@ -143,6 +164,17 @@ def referral_updated(
     """A referral's status changed."""
 
 
+@webhooks.post("referral.erasure-requested", status_code=204, responses={204: ANSWER})
+def referral_erasure_requested(
+    body: ReferralErasureRequestedWebhook,
+    webhook_id: WebhookId,
+    webhook_timestamp: WebhookTimestamp,
+    webhook_signature: WebhookSignature,
+) -> None:
+    """The family's data was erased at its request: erase what you hold about the referral.
+    Sent whatever your endpoint subscribed to; the partner API answers 410 Gone for it."""
+
+
 @webhooks.post("webhook.test", status_code=204, responses={204: ANSWER})
 def webhook_test(
     body: WebhookTest,
@@ -156,6 +188,7 @@ def webhook_test(
 WEBHOOK_MODELS: dict[str, type[BaseModel]] = {
     "referral.escalated": ReferralEscalatedWebhook,
     "referral.updated": ReferralUpdatedWebhook,
+    "referral.erasure-requested": ReferralErasureRequestedWebhook,
     "webhook.test": WebhookTest,
 }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from alamal_reporting import ledger, store
+from alamal_reporting import erasures, ledger, store
 from alamal_reporting.handlers import CONSUMED_TOPICS
 from alamal_reporting.source import Progress, SourceStalledError, read_source
 from alamal_runtime.store import Store
@@ -68,7 +68,14 @@ async def rebuild(
     progress: Progress | None = None,
     stall_seconds: float = 60.0,
 ) -> RebuildResult:
-    """Drop the projection and replay `topics` into it, if they hold its whole history."""
+    """Drop the projection and replay `topics` into it, if they hold its whole history.
+
+    Erasures are part of the replay: the erasure topic is read first, every erased family is
+    marked (as the live consumer marks it), and no fact or ledger entry of a marked family is
+    written back (the marks are read again before every batch: the live consumer may erase a
+    family meanwhile).
+    """
+    await erasures.mark_replayed(projection, bootstrap, stall_seconds=stall_seconds)
     source = await read_source(
         bootstrap, topics, batch_size=batch_size, progress=progress, stall_seconds=stall_seconds
     )
@@ -89,8 +96,12 @@ async def rebuild(
     )
     pending = list(source.facts.items())
     for start in range(0, len(pending), batch_size):
-        await store.write_batch(projection, dict(pending[start : start + batch_size]))
-    await ledger.add(projection, source.events)
+        erased = await erasures.erased_families(projection)
+        batch = dict(pending[start : start + batch_size])
+        await store.write_batch(projection, erasures.pending_without(erased, batch))
+    erased = await erasures.erased_families(projection)
+    kept = {i: e for i, e in source.events.items() if e.family_id not in erased}
+    await ledger.add(projection, kept)
     log.info(
         "projection_rebuilt", events=len(source.events), skipped=source.skipped, dropped=dropped
     )

@@ -28,11 +28,17 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
 from alamal_contracts.envelope import CloudEvent, EnvelopeError, from_kafka
+from alamal_contracts.topics import FAMILY_ERASURE_REQUESTED
 from alamal_runtime.messaging.consumer import Delivery, EventProcessor, Outcome
 from alamal_runtime.store import Store, StoreUnavailableError, UnitOfWork
 from alamal_runtime.telemetry import tag_event_ids
 
 log = structlog.get_logger(__name__)
+
+ALONE_TOPICS: frozenset[str] = frozenset({FAMILY_ERASURE_REQUESTED})
+"""Events handled in a unit of work of their own, after the events before them committed: an
+erasure finds what a service holds about the family in its committed state, so what an event
+earlier in the same batch wrote must be committed first (or it would outlive the erasure)."""
 
 
 class Redeliver(Exception):  # noqa: N818 - an instruction to the subscriber, not a failure
@@ -85,9 +91,16 @@ class BatchProcessor:
     async def process(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Handle a batch; Redeliver when the rest of it must be delivered again."""
         outcomes: dict[int, Outcome] = {}
-        start = 0
-        while start < len(deliveries):
-            failed = await self._as_one_unit(deliveries, start, len(deliveries), outcomes)
+        for lo, hi in _segments(deliveries):
+            await self._process_range(deliveries, lo, hi, outcomes)
+        return [outcomes[i] for i in range(len(deliveries))]
+
+    async def _process_range(
+        self, deliveries: Sequence[Delivery], lo: int, hi: int, outcomes: dict[int, Outcome]
+    ) -> None:
+        start = lo
+        while start < hi:
+            failed = await self._as_one_unit(deliveries, start, hi, outcomes)
             if failed is None:
                 break
             # The events before the failing one went well in the rolled-back unit: together
@@ -96,7 +109,6 @@ class BatchProcessor:
                 await self._one_by_one(deliveries, start, failed, outcomes)
             await self._one_by_one(deliveries, failed, failed + 1, outcomes)
             start = failed + 1
-        return [outcomes[i] for i in range(len(deliveries))]
 
     async def _as_one_unit(
         self, deliveries: Sequence[Delivery], lo: int, hi: int, outcomes: dict[int, Outcome]
@@ -234,3 +246,16 @@ async def _claim_all(uow: UnitOfWork, parsed: list[_Parsed]) -> dict[str, set[st
     return {
         consumer: await uow.claim_inbox_many(consumer, ids) for consumer, ids in by_consumer.items()
     }
+
+
+def _segments(deliveries: Sequence[Delivery]) -> Iterator[tuple[int, int]]:
+    """The ranges of a batch handled together: a delivery of ALONE_TOPICS is a range alone."""
+    lo = 0
+    for index, delivery in enumerate(deliveries):
+        if delivery.topic in ALONE_TOPICS:
+            if lo < index:
+                yield lo, index
+            yield index, index + 1
+            lo = index + 1
+    if lo < len(deliveries):
+        yield lo, len(deliveries)

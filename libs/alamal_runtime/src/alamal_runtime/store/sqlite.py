@@ -224,7 +224,7 @@ class _SqliteUnitOfWork(EmittingUnitOfWork):
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self.deleted = False
-        """Whether this unit of work deleted anything (then the WAL is checkpointed after it)."""
+        """Whether this unit of work deleted a row (then the WAL is checkpointed after it)."""
         super().__init__()
 
     async def _run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -260,29 +260,33 @@ class _SqliteUnitOfWork(EmittingUnitOfWork):
         """Delete every document of the collection in this unit of work; return how many."""
         self._check()
         check_collection(collection)
-        self.deleted = True
-        return await self._store._offload(lambda c: ops.delete_all(c, collection))
+        count = await self._store._offload(lambda c: ops.delete_all(c, collection))
+        self.deleted |= count > 0
+        return count
 
     async def delete(self, collection: str, doc_id: str) -> bool:
         """Delete one document in this unit of work; False if there was none."""
         self._check()
         check_collection(collection)
-        self.deleted = True
-        return await self._run(lambda c: ops.delete(c, collection, doc_id))
+        found = await self._run(lambda c: ops.delete(c, collection, doc_id))
+        self.deleted |= found
+        return found
 
     async def delete_where(self, collection: str, where: Mapping[str, Scalar]) -> int:
         """Delete the documents equal to `where` in this unit of work; return how many."""
         self._check()
         check_collection(collection)
         filters = check_where(where)
-        self.deleted = True
-        return await self._run(lambda c: ops.delete_where(c, collection, filters))
+        count = await self._run(lambda c: ops.delete_where(c, collection, filters))
+        self.deleted |= count > 0
+        return count
 
     async def delete_published(self, key: str) -> int:
         """Delete the published outbox messages with this key; return how many."""
         self._check()
-        self.deleted = True
-        return await self._run(lambda c: ops.delete_published(c, key))
+        count = await self._run(lambda c: ops.delete_published(c, key))
+        self.deleted |= count > 0
+        return count
 
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Record the event as handled by `consumer`; False if it already was."""

@@ -11,6 +11,7 @@ from babel import Locale
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
+from opentelemetry import trace
 from starlette.datastructures import FormData
 
 from alamal_gateway.accounts import User, get_user
@@ -180,6 +181,13 @@ def page_html(
     )
 
 
+def request_trace_id() -> str | None:
+    """The trace id of the request being answered (the gateway answers it in `X-Trace-Id`;
+    every service call of the request carries the same trace), if it is traced."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
 def render(
     request: Request,
     template: str,
@@ -205,7 +213,7 @@ def render(
             role=None if viewer is None else viewer.user.role,
             session_key="" if viewer is None else viewer.session.key,
         ),
-        **context,
+        **({"trace_ids": [tid] if (tid := request_trace_id()) else []} | context),
     )
     response = HTMLResponse(html, status_code=status_code)
     set_pre_cookie(request, response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,18 +25,41 @@ from alamal_gateway.web.core import (
     PageForbiddenError,
     optional_viewer,
     render,
+    request_trace_id,
 )
 from alamal_runtime.http import where_it_failed
 
 log = structlog.get_logger(__name__)
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
-async def _page(request: Request, status: int, kind: str) -> HTMLResponse:
+
+def trace_ids(service_error: ServiceError | None = None) -> list[str]:
+    """The references staff can quote to the operator: this request's trace id (the gateway
+    answers it in `X-Trace-Id`, and every service call of the request carries the same
+    trace), and the failing service's own if it answered with another one."""
+    ids = [tid] if (tid := request_trace_id()) else []
+    answered = None if service_error is None else service_error.trace_id
+    if answered and _TRACE_ID.fullmatch(answered) and answered not in ids:
+        ids.append(answered)
+    return ids
+
+
+async def _page(
+    request: Request, status: int, kind: str, service_error: ServiceError | None = None
+) -> HTMLResponse:
     try:
         viewer = await optional_viewer(request)
     except Exception:  # the store itself may be what failed
         viewer = None
-    return render(request, "error.html", viewer, status_code=status, kind=kind)
+    return render(
+        request,
+        "error.html",
+        viewer,
+        status_code=status,
+        kind=kind,
+        trace_ids=trace_ids(service_error),
+    )
 
 
 _HANDLED = (
@@ -80,8 +104,8 @@ def install(app: FastAPI) -> None:
         return await _page(request, 403, "forbidden")
 
     @app.exception_handler(ForbiddenError)
-    async def _service_forbidden(request: Request, _: ForbiddenError) -> Response:
-        return await _page(request, 403, "forbidden")
+    async def _service_forbidden(request: Request, exc: ForbiddenError) -> Response:
+        return await _page(request, 403, "forbidden", exc)
 
     @app.exception_handler(CsrfError)
     async def _csrf(request: Request, _: CsrfError) -> Response:
@@ -89,13 +113,13 @@ def install(app: FastAPI) -> None:
         return await _page(request, 403, "csrf")
 
     @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, _: NotFoundError) -> Response:
-        return await _page(request, 404, "not-found")
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
+        return await _page(request, 404, "not-found", exc)
 
     @app.exception_handler(ServiceUnavailableError)
     async def _down(request: Request, exc: ServiceUnavailableError) -> Response:
         log.warning("page_service_unavailable", service=exc.service)
-        return await _page(request, 503, "unavailable")
+        return await _page(request, 503, "unavailable", exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -1,15 +1,14 @@
-"""Caseload, family registration and the family page."""
+"""Caseload (with finding a family) and the family page."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import FormData
+from fastapi.responses import HTMLResponse
 
 from alamal_gateway.clients import (
     ForbiddenError,
@@ -21,10 +20,7 @@ from alamal_gateway.clients import (
 from alamal_gateway.labels import (
     CONSENT,
     GOAL_STATUS,
-    INTAKE_SOURCE,
-    MEMBER_ROLE,
     OUTCOME,
-    PROJECT,
     TOPIC,
     WIJK,
 )
@@ -32,15 +28,10 @@ from alamal_gateway.web.core import (
     CASEWORK,
     CurrentViewer,
     Viewer,
-    checked_form,
-    field,
-    fields,
-    redirect,
     render,
     require_role,
 )
 from alamal_gateway.web.errors import PageRoute
-from alamal_gateway.web.forms import map_fields
 from alamal_gateway.web.names import (
     family_names,
     partner_names,
@@ -52,21 +43,6 @@ from alamal_gateway.web.state import gateway
 from alamal_runtime.auth import Role
 
 router = APIRouter(route_class=PageRoute)
-
-MAX_MEMBERS = 30
-SHARE = tuple(p for p in CONSENT if p.startswith("share-"))
-"""Sharing purposes, asked as one group: ticked is yes, left open is no."""
-FAMILY_LANGUAGES = ("nl", "ar", "tr", "en", "fr", "so", "ti")
-_TOP_FIELDS = {
-    "wijk": "wijk",
-    "languages": "languages",
-    "intake_source": "intake_source",
-    "projects": "projects",
-    "consents": "consents",
-    "trusted_person_id": "trusted_person_id",
-    "members": "m0_first_name",
-}
-
 
 SEARCH_PAGE = 20
 
@@ -162,156 +138,6 @@ def caseload_entry(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _register_page(
-    request: Request,
-    viewer: Viewer,
-    values: dict[str, Any],
-    errors: dict[str, str],
-    trusted_persons: list[dict[str, str]],
-    *,
-    status_code: int = 200,
-    unavailable: bool = False,
-) -> HTMLResponse:
-    return render(
-        request,
-        "register.html",
-        viewer,
-        status_code=status_code,
-        values=values,
-        errors=errors,
-        unavailable=unavailable,
-        rows=range(values["rows"]),
-        wijken=[
-            w for w in WIJK if viewer.user.role is Role.TRUSTED_PERSON or w in viewer.user.wijken
-        ]
-        or list(WIJK),
-        member_roles=list(MEMBER_ROLE),
-        sources=list(INTAKE_SOURCE),
-        projects=list(PROJECT),
-        purposes=[p for p in CONSENT if p not in SHARE],
-        share_purposes=list(SHARE),
-        family_languages=FAMILY_LANGUAGES,
-        trusted_persons=trusted_persons,
-    )
-
-
-@router.get("/families/new", response_class=HTMLResponse)
-async def register_form(request: Request, viewer: CurrentViewer) -> HTMLResponse:
-    """The guided registration form."""
-    require_role(viewer, *CASEWORK)
-    values: dict[str, Any] = {
-        "wijk": viewer.user.wijken[0] if viewer.user.wijken else "overvecht",
-        "rows": 1,
-        "intake_source": "",
-        "trusted_person_id": "",
-        "languages": ["nl"],
-        "projects": [],
-        "consent": {},
-    }
-    return _register_page(request, viewer, values, {}, await trusted_persons(request, viewer))
-
-
-def _form_values(form: FormData) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        name: field(form, name) for name in ("wijk", "intake_source", "trusted_person_id")
-    }
-    rows = field(form, "rows")
-    values["rows"] = max(1, min(int(rows), MAX_MEMBERS)) if rows.isdigit() else 1
-    for i in range(values["rows"]):
-        for part in ("role", "first_name", "surname", "birth_year"):
-            values[f"m{i}_{part}"] = field(form, f"m{i}_{part}")[:100]
-    values["languages"] = fields(form, "languages")
-    values["projects"] = fields(form, "projects")
-    values["consent"] = {p: field(form, f"consent_{p}") for p in CONSENT if p not in SHARE}
-    shared = set(fields(form, "share"))
-    values["consent"] |= {p: "yes" if p in shared else "no" for p in SHARE}
-    return values
-
-
-def _registration(
-    values: dict[str, Any], viewer: Viewer
-) -> tuple[dict[str, Any], dict[str, str], list[int]]:
-    """The intake body, the errors found before sending, and which form row each member is."""
-    errors: dict[str, str] = {}
-    members: list[dict[str, Any]] = []
-    rows: list[int] = []
-    this_year = datetime.now(UTC).year
-    for i in range(values["rows"]):
-        name, year = values[f"m{i}_first_name"], values[f"m{i}_birth_year"]
-        if not name and not year and i > 0:
-            continue
-        if not name:
-            errors[f"m{i}_first_name"] = "required"
-        if not (year.isdigit() and 1900 <= int(year) <= this_year):
-            errors[f"m{i}_birth_year"] = "birth_year"
-        if values[f"m{i}_role"] not in MEMBER_ROLE:
-            errors[f"m{i}_role"] = "choose"
-        member: dict[str, Any] = {
-            "role": values[f"m{i}_role"],
-            "birth_year": int(year) if year.isdigit() else 0,
-            "first_name": name,
-        }
-        if values[f"m{i}_surname"]:
-            member["surname"] = values[f"m{i}_surname"]
-        members.append(member)
-        rows.append(i)
-    if not values["languages"]:
-        errors["languages"] = "choose"
-    if values["intake_source"] not in INTAKE_SOURCE:
-        errors["intake_source"] = "choose"
-    if values["consent"].get("care") not in ("yes", "no"):
-        errors["consent_care"] = "choose"
-    body: dict[str, Any] = {
-        "members": members,
-        "wijk": values["wijk"],
-        "languages": values["languages"],
-        "intake_source": values["intake_source"],
-        "projects": values["projects"],
-        "consents": [
-            {"purpose": p, "granted": answer == "yes"}
-            for p, answer in values["consent"].items()
-            if answer in ("yes", "no")
-        ],
-    }
-    if viewer.user.role is Role.COORDINATOR:
-        try:
-            body["trusted_person_id"] = str(uuid.UUID(values["trusted_person_id"]))
-        except ValueError:
-            errors["trusted_person_id"] = "choose"
-    return body, errors, rows
-
-
-@router.post("/families/new", response_model=None)
-async def register(request: Request, viewer: CurrentViewer) -> Response:
-    """Register at intake; errors next to the fields, the input kept when intake is down."""
-    require_role(viewer, *CASEWORK)
-    form = await checked_form(request, viewer)
-    values = _form_values(form)
-    people = await trusted_persons(request, viewer)
-    if field(form, "action") == "add-member":
-        # One person at a time, without JavaScript: the same form with one more row.
-        values["rows"] = min(values["rows"] + 1, MAX_MEMBERS)
-        return _register_page(request, viewer, values, {}, people)
-    body, errors, rows = _registration(values, viewer)
-    if errors:
-        return _register_page(request, viewer, values, errors, people, status_code=422)
-    try:
-        reply = await gateway(request).clients.call(
-            "intake", "POST", "/families", viewer.caller, json=body
-        )
-    except InvalidError as invalid:
-        errors = map_fields(invalid.fields, _TOP_FIELDS, rows)
-        return _register_page(request, viewer, values, errors, people, status_code=422)
-    except ServiceUnavailableError:
-        return _register_page(
-            request, viewer, values, {}, people, status_code=503, unavailable=True
-        )
-    except ForbiddenError:
-        errors = {"wijk": "invalid"}
-        return _register_page(request, viewer, values, errors, people, status_code=403)
-    return redirect(f"/families/{reply.data['id']}?notice=registered")
-
-
 async def _optional(coro: Any) -> Any:
     try:
         return (await coro).data
@@ -327,31 +153,61 @@ TIMELINE_PAGE = 30
 
 
 def merged_timeline(
-    entries: list[dict[str, Any]], consents: list[dict[str, Any]], *, first_page: bool, more: bool
+    entries: list[dict[str, Any]],
+    consents: list[dict[str, Any]],
+    *,
+    first_page: bool,
+    more: bool,
+    registered_at: str | None = None,
 ) -> list[dict[str, Any]]:
     """Cases' timeline page with intake's consent answers that fall within it, newest first.
 
-    A page covers from its oldest entry up to its newest (to now on the first page); the last
-    page reaches back to the beginning, so every consent answer lands on exactly one page.
+    The answers given at registration (recorded with the family itself) are one entry listing
+    them all; each later change is an entry of its own. A page covers from its oldest entry up
+    to its newest (to now on the first page); the last page reaches back to the beginning, so
+    every consent answer lands on exactly one page.
     """
     items = [dict(e, source="cases") for e in entries]
     newest = None if first_page or not entries else str(entries[0]["at"])
     oldest = str(entries[-1]["at"]) if entries and more else None
+    at_registration: dict[str, Any] | None = None
     for c in consents:
         at = str(c["recorded_at"])
-        if (newest is None or at <= newest) and (oldest is None or at >= oldest):
-            items.append(
-                {
+        if not ((newest is None or at <= newest) and (oldest is None or at >= oldest)):
+            continue
+        answer = {"purpose": c["purpose"], "status": "yes" if c["granted"] else "no"}
+        if registered_at is not None and _same_moment(at, registered_at):
+            if at_registration is None:
+                at_registration = {
                     "source": "intake",
-                    "kind": "consent",
+                    "kind": "consent-registration",
                     "on": at[:10],
                     "at": at,
                     "by": c.get("recorded_by"),
-                    "status": "yes" if c["granted"] else "no",
-                    "codes": [c["purpose"]],
+                    "answers": [],
                 }
-            )
+                items.append(at_registration)
+            at_registration["answers"].append(answer)
+            continue
+        items.append(
+            {
+                "source": "intake",
+                "kind": "consent",
+                "on": at[:10],
+                "at": at,
+                "by": c.get("recorded_by"),
+                "status": answer["status"],
+                "codes": [c["purpose"]],
+            }
+        )
     return sorted(items, key=lambda i: (str(i["on"]), str(i["at"])), reverse=True)
+
+
+def _same_moment(one: str, other: str) -> bool:
+    try:
+        return datetime.fromisoformat(one) == datetime.fromisoformat(other)
+    except ValueError:
+        return one == other
 
 
 @router.get("/families/{family_id}", response_class=HTMLResponse)
@@ -438,6 +294,7 @@ async def family_context(
                 consent_history if case is ordered[0] else [],
                 first_page=not older,
                 more=bool(more),
+                registered_at=family.get("registered_at"),
             ),
             "older": more,
         }

@@ -17,6 +17,7 @@ from alamal_gateway.clients import (
     ServiceUnavailableError,
 )
 from alamal_gateway.labels import CONSENT, MEMBER_ROLE
+from alamal_gateway.web import household
 from alamal_gateway.web.core import (
     CASEWORK,
     CurrentViewer,
@@ -35,7 +36,6 @@ router = APIRouter(prefix="/families/{family_id}", route_class=PageRoute)
 
 CONSENT_TEXT_VERSION = "2026-1"
 """The version of the consent explanation staff read out (the registration form's)."""
-MAX_MEMBERS = 30
 _EDIT_FIELDS = {
     "phone": "phone",
     "notes": "notes",
@@ -65,44 +65,16 @@ def _values_of(family: dict[str, Any]) -> dict[str, Any]:
 
 
 def _values_from(form: FormData) -> dict[str, Any]:
-    rows = field(form, "rows")
-    count = min(int(rows), MAX_MEMBERS) if rows.isdigit() else 1
     values: dict[str, Any] = {
         name: field(form, name)[: 4000 if name == "notes" else 100]
         for name in ("phone", "notes", "street", "house_number", "postcode", "city")
     }
-    for i in range(count):
-        for part in ("role", "first_name", "surname", "birth_year"):
-            values[f"m{i}_{part}"] = field(form, f"m{i}_{part}")[:100]
-    values["rows"] = count
-    return values
+    return values | household.read_rows(form)
 
 
 def _patch(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[int]]:
     """The PATCH body, errors found before sending, and which form row each member is."""
-    errors: dict[str, str] = {}
-    members, rows = [], []
-    for i in range(values["rows"]):
-        name, year = values[f"m{i}_first_name"], values[f"m{i}_birth_year"]
-        if not name and not year:
-            continue  # an emptied row removes the member
-        if not name:
-            errors[f"m{i}_first_name"] = "required"
-        if not year.isdigit():
-            errors[f"m{i}_birth_year"] = "birth_year"
-        if values[f"m{i}_role"] not in MEMBER_ROLE:
-            errors[f"m{i}_role"] = "choose"
-        member: dict[str, Any] = {
-            "role": values[f"m{i}_role"],
-            "first_name": name,
-            "birth_year": int(year) if year.isdigit() else 0,
-        }
-        if values[f"m{i}_surname"]:
-            member["surname"] = values[f"m{i}_surname"]
-        members.append(member)
-        rows.append(i)
-    if not members:
-        errors["m0_first_name"] = "required"
+    members, errors, rows = household.members(values)
     address_parts = [values[k] for k in ("street", "house_number", "postcode", "city")]
     address: dict[str, str] | None = None
     if any(address_parts):

@@ -33,6 +33,7 @@ HOME_OF = {
     Role.COORDINATOR: "/caseload",
     Role.ADMIN: "/admin/users",
     Role.OPERATOR: "/operator",
+    Role.PRIVACY_OFFICER: "/privacy",
 }
 
 

@@ -126,6 +126,7 @@ async def operator_page(
     )
     dead_letters = await _dead_letters(request, viewer)
     failures = await fetch(request, viewer, "notifications", "/deliveries", state="failed")
+    erasures = await fetch(request, viewer, "intake", "/ops/erasures")
     audit = await gateway(request).guard.audit_records(limit=200)
     outcomes: dict[str, int] = {}
     for record in audit:
@@ -138,6 +139,7 @@ async def operator_page(
         health=health,
         dead_letters=dead_letters,
         failures=failures,
+        erasures=erasures,
         outcomes=sorted(outcomes.items()),
         notice=notice,
         letter_states=LETTER_STATE,

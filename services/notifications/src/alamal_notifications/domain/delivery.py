@@ -74,7 +74,10 @@ def payload(
         "data": {
             "referral_id": view.referral_id,
             "partner_id": view.partner_id,
-            "status": view.status,
+            # `referral.escalated` announces the sending, documented as always `sent`, even
+            # when a later status (accepted, declined) reached this projection first: the
+            # current status is read through the partner API or comes as `referral.updated`.
+            "status": "sent" if event_type == EventType.REFERRAL_ESCALATED else view.status,
             "url": details_url,
         },
     }

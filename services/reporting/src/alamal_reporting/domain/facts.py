@@ -93,6 +93,14 @@ def _pick(name: str, a: Part, b: Part) -> Part:
     return a if ka >= kb else b
 
 
+def family_of(collection: str, entity_id: str, doc: FactDoc) -> str | None:
+    """The family a stored entity (or a fact) is about: a family's own id, else the
+    `family_id` its parts carry (erasure finds and skips a family's facts by it)."""
+    if collection == FAMILIES:
+        return entity_id
+    return next((p["family_id"] for p in doc.values() if "family_id" in p), None)
+
+
 def merge(a: FactDoc, b: FactDoc) -> FactDoc:
     """Merge two facts about one entity, part by part (commutative and idempotent)."""
     merged: FactDoc = dict(a)
