@@ -300,21 +300,19 @@ BREAKS: dict[str, tuple[Callable[[Resources], None], str]] = {
         ),
         "Ingress/alamal: exposes intake /partner/v1",
     ),
-    "two relays": (
-        lambda r: _one(r, "Deployment", "cases")["spec"].update(replicas=2),
-        "cases: relays its outbox, so it runs one replica (issue 16)",
+    "a relay without a second replica": (
+        lambda r: _one(r, "Deployment", "cases")["spec"].update(replicas=1),
+        "cases: one replica; run two so a lost pod's relay lease is taken over",
     ),
-    "a rolling update of a relay": (
-        lambda r: _one(r, "Deployment", "intake")["spec"].update(
-            strategy={"type": "RollingUpdate"}
-        ),
-        "intake: a rolling update would run two relays; use Recreate",
+    "every replica of a relay stopped at once": (
+        lambda r: _one(r, "Deployment", "intake")["spec"].update(strategy={"type": "Recreate"}),
+        "intake: Recreate stops every replica at once; roll the update",
     ),
-    "an autoscaled relay": (
+    "an autoscaled relay setting replicas": (
         lambda r: _one(r, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"].update(
             name="notifications"
         ),
-        "HorizontalPodAutoscaler/gateway: scales notifications, which must run once",
+        "notifications: sets replicas, which every apply would reset under its HPA",
     ),
     "replicas fighting the autoscaler": (
         lambda r: _one(r, "Deployment", "gateway")["spec"].update(replicas=2),

@@ -42,6 +42,9 @@ class Load:
     headers: Mapping[str, str]
     trusted_person_id: str
     workers: int = 4
+    consents: tuple[str, ...] = ()
+    """Purposes consented to besides care and reporting (e.g. share-youth-care)."""
+    timeout: float = 30.0
     acknowledged: list[str] = field(default_factory=list)
     refused: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,12 +64,14 @@ class Load:
         await eventually(lambda: len(self.acknowledged) >= count, within=within)
 
     async def _worker(self) -> None:
-        async with httpx.AsyncClient(timeout=30) as client:
+        body = family_body(self.trusted_person_id)
+        body["consents"] += [{"purpose": p, "granted": True} for p in self.consents]
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
             while not self._stop.is_set():
                 try:
                     response = await client.post(
                         f"{self.intake_url}/families",
-                        json=family_body(self.trusted_person_id),
+                        json=body,
                         headers=dict(self.headers),
                     )
                 except httpx.HTTPError:  # not acknowledged: the caller would try again

@@ -22,7 +22,16 @@ def test_run_defaults() -> None:
     assert args.partitions == 3
     assert args.services == SERVICES
     assert not args.follow
+    assert args.replicas == 1
     assert (args.store, args.mongodb_url) == ("sqlite", None)
+
+
+def test_replicas_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args(["run", "--replicas", "2"], SERVICES).replicas == 2
+    for wrong in ("0", "9"):
+        with pytest.raises(SystemExit):
+            parse_args(["run", "--replicas", wrong], SERVICES)
+        assert "--replicas must be between 1 and 8" in capsys.readouterr().err
 
 
 def test_store_backend_and_mongodb_url(capsys: pytest.CaptureFixture[str]) -> None:

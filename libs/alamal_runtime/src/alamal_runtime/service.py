@@ -34,6 +34,7 @@ from alamal_runtime.http import (
     install_error_handlers,
     ops_router,
 )
+from alamal_runtime.lease import Lease, instance_id, lead
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
 from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
@@ -60,6 +61,9 @@ from alamal_runtime.store import OutboxMessage, Store, UnitOfWork, create_store
 from alamal_runtime.telemetry import Telemetry, setup_telemetry
 
 log = structlog.get_logger(__name__)
+
+RELAY_EPOCH_HEADER = "alamal-relay-epoch"
+"""On every published record: the relay lease epoch it went out under (a stale relay is fenced)."""
 
 
 class _BrokerCheck:
@@ -155,6 +159,13 @@ class ServiceRuntime:
             self.store,
             retention_seconds=settings.outbox_retention_seconds,
             every_seconds=settings.outbox_trim_interval_seconds,
+        )
+        self.instance = instance_id()
+        self.relay_lease = Lease(
+            self.store,
+            "outbox-relay",
+            holder=self.instance,
+            ttl_seconds=settings.relay_lease_seconds,
         )
         self.relay = OutboxRelay(
             self.store,
@@ -257,12 +268,18 @@ class ServiceRuntime:
         return processor
 
     async def _publish(self, message: OutboxMessage) -> Awaitable[object]:
-        """Hand the message to the producer; the returned future is its acknowledgement."""
+        """Hand the message to the producer; the returned future is its acknowledgement.
+
+        Only while this replica holds the relay lease (checked right here, by its own clock):
+        a replica paused past its lease publishes nothing once it runs again.
+        """
+        epoch = self.relay_lease.check()
+        headers = {name: value.decode("utf-8") for name, value in message.headers}
         return await self.broker.publish(
             message.value,
             topic=message.topic,
             key=message.key.encode("utf-8"),
-            headers={name: value.decode("utf-8") for name, value in message.headers},
+            headers=headers | {RELAY_EPOCH_HEADER: str(epoch)},
             no_confirm=True,
         )
 
@@ -288,7 +305,10 @@ class ServiceRuntime:
             )
             self._subscribed = True
         await self.broker.start()
-        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
+        # One replica relays at a time: the holder of the relay lease.
+        self._relay_task = asyncio.create_task(
+            lead(self.relay_lease, self.relay.run), name=f"{self.service}-relay"
+        )
         self._metrics_task = asyncio.create_task(self.metrics.run(), name=f"{self.service}-metrics")
         self._retention_task = asyncio.create_task(
             self.retention.run(), name=f"{self.service}-outbox-retention"
@@ -309,6 +329,7 @@ class ServiceRuntime:
         """
         started = time.monotonic()
         deadline = started + self.settings.drain_seconds
+        quiet = self.settings.drain_quiet()
         backlog = lag = -1
         while self._relay_task is not None and time.monotonic() < deadline:
             self.relay.wake()
@@ -318,7 +339,9 @@ class ServiceRuntime:
             except Exception as exc:  # broker or store gone: nothing more will move
                 log.warning("drain_check_failed", error=type(exc).__name__)
                 return False
-            idle = time.monotonic() - self._last_handled >= self.settings.drain_quiet_seconds
+            # Quiet since the drain began, not only before it: the last events of another
+            # service stopping at the same moment may still be on their way.
+            idle = time.monotonic() - max(self._last_handled, started) >= quiet
             if backlog == 0 and lag == 0 and idle:
                 log.info("drained", seconds=round(time.monotonic() - started, 2))
                 return True

@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 
 # SIGHUP too: closing the terminal must stop the stack in order, not orphan its processes.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MAX_REPLICAS = 8
 
 
 async def serve(stack: EmbeddedStack, *, follow: bool = False, out: TextIO = sys.stdout) -> int:
@@ -150,6 +151,13 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
         " (each service uses its own database alamal_<service>)",
     )
     run.add_argument("--partitions", type=int, default=3, help="partitions per topic")
+    run.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="processes per service, sharing its port and store (default 1): one relays its"
+        " outbox and each webhook endpoint is served by one, under leases in the store",
+    )
     run.add_argument("--follow", action="store_true", help="echo service logs here too")
     run.add_argument(
         "--ready-timeout",
@@ -179,6 +187,8 @@ def parse_args(argv: Sequence[str] | None, registry: Sequence[ServiceSpec]) -> a
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if not 1 <= args.replicas <= MAX_REPLICAS:
+        parser.error(f"--replicas must be between 1 and {MAX_REPLICAS}")
     return args
 
 
@@ -214,6 +224,7 @@ def main(argv: Sequence[str] | None = None, registry: Sequence[ServiceSpec] = SE
         kafka_port=args.kafka_port,
         base_port=args.base_port,
         partitions=args.partitions,
+        replicas=args.replicas,
         ready_timeout=args.ready_timeout,
         supervise=True,
         extra_env={"GATEWAY_DEMO_USERS": "1"} if args.demo else None,

@@ -35,6 +35,7 @@ from alamal_notifications import (
     retention,
     store,
 )
+from alamal_notifications.delivery_slots import DeliverySlots
 from alamal_notifications.deps import Services
 from alamal_notifications.dispatcher import Dispatcher
 from alamal_notifications.endpoint_metrics import DisabledEndpointsGauge
@@ -91,6 +92,12 @@ def create_app(settings: NotificationsSettings, *, telemetry: Telemetry | None =
         metrics=DeliveryMetrics(runtime.telemetry.meter_provider),
         settings=settings,
         tracer=runtime.telemetry.tracer_provider.get_tracer("alamal.notifications"),
+        slots=DeliverySlots(
+            runtime.store,
+            holder=runtime.instance,
+            slots=settings.delivery_slots,
+            ttl_seconds=settings.delivery_lease_seconds,
+        ),
     )
     disabled_gauge = DisabledEndpointsGauge(runtime.store, runtime.telemetry.meter_provider)
     handlers = Handlers(public_base_url=settings.public_base_url, wake=dispatcher.wake)

@@ -3,6 +3,8 @@
 Each endpoint has at most `per_endpoint_concurrency` requests in flight and the service at
 most `max_concurrent_deliveries`, and every request has a hard timeout, so a slow or hanging
 endpoint only ever holds its own slots: a healthy endpoint's messages never queue behind it.
+With several replicas, each delivers only to the endpoints of the delivery slots whose lease it
+holds (`delivery_slots`), so no message is handed to two replicas at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from opentelemetry import propagate, trace
 
 from alamal_notifications import messages
 from alamal_notifications import store as repo
+from alamal_notifications.delivery_slots import DeliverySlots
 from alamal_notifications.messages import Message
 from alamal_notifications.metrics import DeliveryMetrics
 from alamal_notifications.recording import Recorder
@@ -43,8 +46,10 @@ class Dispatcher:
         metrics: DeliveryMetrics,
         settings: NotificationsSettings,
         tracer: trace.Tracer,
+        slots: DeliverySlots,
     ) -> None:
         self._tracer = tracer
+        self._slots = slots
         self._store = store
         self._sender = sender
         self._box = box
@@ -80,6 +85,7 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._slots.release()  # the other replicas take this one's endpoints at once
 
     async def _run(self) -> None:
         while True:
@@ -99,8 +105,9 @@ class Dispatcher:
 
     async def _tick(self) -> float:
         """Start every due message there is a slot for; return how long to sleep."""
+        await self._slots.refresh()
         now = time.time()
-        pause = self._settings.dispatch_poll_seconds
+        pause = min(self._settings.dispatch_poll_seconds, self._slots.next_round_in())
         records = await self._store.find(repo.ENDPOINTS, {"enabled": True}, limit=MAX_ENDPOINTS)
         endpoints = [repo.endpoint_from(r) for r in records]
         if not endpoints:
@@ -108,6 +115,8 @@ class Dispatcher:
         # Rotate the starting endpoint so no endpoint always gets the free global slots first.
         self._rotation = (self._rotation + 1) % len(endpoints)
         for endpoint in endpoints[self._rotation :] + endpoints[: self._rotation]:
+            if not self._slots.may_deliver(endpoint.id):
+                continue  # another replica's, or this one's lease is being renewed
             busy = self._per_endpoint.get(endpoint.id, 0)
             free = self._settings.per_endpoint_concurrency - busy
             if free <= 0:
@@ -143,6 +152,8 @@ class Dispatcher:
 
     async def _deliver(self, endpoint: repo.Endpoint, message: Message) -> None:
         try:
+            if not self._slots.may_deliver(endpoint.id):
+                return  # the lease ran out meanwhile (e.g. this process was paused): not ours
             started = time.time()
             secrets = [self._box.open(s.sealed) for s in endpoint.active_secrets(started)]
             with self._tracer.start_as_current_span(

@@ -47,6 +47,20 @@ class NotificationsSettings(ServiceSettings):
     max_concurrent_deliveries: int = Field(default=64, ge=1)
     per_endpoint_concurrency: int = Field(default=4, ge=1)
     dispatch_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_slots: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Endpoints are split into this many slots, each delivered by one replica at a"
+        " time under its lease; the same value on every replica",
+    )
+    delivery_lease_seconds: float = Field(
+        default=6.0,
+        ge=0.5,
+        le=120,
+        description="Time to live of a delivery slot's lease: renewed every third of it; the slots"
+        " of a replica silent this long are taken over by the others",
+    )
     rotation_overlap_seconds: float = Field(default=24 * 3600.0, ge=0)
     response_excerpt_bytes: int = Field(default=256, ge=0, le=4096)
     allowed_cidrs: tuple[str, ...] = Field(

@@ -19,9 +19,9 @@ type Resource = dict[str, Any]
 
 KUBERNETES_VERSION = "1.33"
 SERVICES = ("intake", "cases", "notifications", "reporting", "gateway")
-# Services that relay an outbox (and notifications' delivery loop): one instance each until relay
-# leases exist (issue 16); only the gateway's HTTP side scales out.
-SINGLE_INSTANCE = ("intake", "cases", "notifications", "reporting")
+# Services that relay an outbox (and notifications' webhook deliveries) under leases in their
+# database: two replicas, so a lost pod is taken over, rolled one pod at a time.
+LEASED = ("intake", "cases", "notifications", "reporting")
 EXPOSED = {"gateway": "/", "notifications": "/partner/v1"}
 # The cluster's Prometheus (another namespace) scrapes the collector's metrics port, nothing else.
 SCRAPED = {"otel-collector": 8889}
@@ -384,17 +384,17 @@ def _replicas(by_kind: Mapping[str, list[Resource]]) -> list[str]:
     errors = []
     for deployment in by_kind.get("Deployment", []):
         name = deployment["metadata"]["name"]
-        if name in SINGLE_INSTANCE:
-            if deployment["spec"].get("replicas", 1) != 1:
-                errors.append(f"{name}: relays its outbox, so it runs one replica (issue 16)")
-            if (deployment["spec"].get("strategy") or {}).get("type") != "Recreate":
-                errors.append(f"{name}: a rolling update would run two relays; use Recreate")
+        if name in LEASED:
+            if deployment["spec"].get("replicas", 1) < 2:
+                errors.append(
+                    f"{name}: one replica; run two so a lost pod's relay lease is taken over"
+                )
+            if (deployment["spec"].get("strategy") or {}).get("type") == "Recreate":
+                errors.append(f"{name}: Recreate stops every replica at once; roll the update")
     deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
     for hpa in by_kind.get("HorizontalPodAutoscaler", []):
         target = hpa["spec"]["scaleTargetRef"]["name"]
-        if target in SINGLE_INSTANCE:
-            errors.append(f"{name_of(hpa)}: scales {target}, which must run once")
-        elif "replicas" in (deployments.get(target) or {}).get("spec", {}):
+        if "replicas" in (deployments.get(target) or {}).get("spec", {}):
             errors.append(f"{target}: sets replicas, which every apply would reset under its HPA")
     return errors
 
