@@ -65,6 +65,13 @@ async def test_broker_killed_under_load_loses_nothing(tmp_path: Path) -> None:
             f" every registration in every consumer {delivered_after:.1f} s after the kill"
         )
     assert found.complete, found
+    logs = stack.data_dir / "logs"
+    rewound = {
+        name
+        for name in ("intake", "cases", "notifications", "reporting")
+        if "consumer_rewind_new_broker" in (logs / f"{name}.log").read_text()
+    }
+    assert rewound == {"intake", "cases", "notifications", "reporting"}, "each consumer rewound"
     assert sorted(set(counts.values())) == [1], "exactly one case per acknowledged family"
     assert ready_after < 30
     assert not stack.failed.is_set()

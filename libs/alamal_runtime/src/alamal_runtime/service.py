@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ from alamal_runtime.messaging.incarnation import (
     OutboxRetention,
 )
 from alamal_runtime.messaging.relay import OutboxRelay
+from alamal_runtime.messaging.rewind import IncarnationRewind, watch_incarnation
 from alamal_runtime.messaging.subscribe import subscribe_all
 from alamal_runtime.messaging.topics import ensure_topics
 from alamal_runtime.metrics import CountingDeadLetterSink, MetricsSampler, consumer_lag
@@ -154,6 +156,9 @@ class ServiceRuntime:
             interval_seconds=metrics_interval_seconds,
         )
         self.cluster_id = ClusterIdReader(settings.kafka_bootstrap)
+        # The consumer's own view of the broker incarnation (every replica consumes; one relays).
+        self.consumer_rewind = IncarnationRewind()
+        self._watch_reader = ClusterIdReader(settings.kafka_bootstrap)
         self.incarnation = BrokerIncarnation(self.store, self.cluster_id)
         self.retention = OutboxRetention(
             self.store,
@@ -193,6 +198,7 @@ class ServiceRuntime:
         self._metrics_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._schedule_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._start_hooks: list[Callable[[Store], Awaitable[None]]] = [
             prepare_dead_letters,
             prepare_retention,
@@ -302,9 +308,20 @@ class ServiceRuntime:
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=self.settings.fetch_max_wait_ms(),
                 tracer=self.telemetry.tracer_provider.get_tracer("alamal.consumer"),
+                rewind=self.consumer_rewind,
             )
             self._subscribed = True
+        with contextlib.suppress(Exception):  # the incarnation the consumer starts on
+            await self.consumer_rewind.seen(await self._watch_reader())
         await self.broker.start()
+        self._watch_task = asyncio.create_task(
+            watch_incarnation(
+                self._watch_reader,
+                self.consumer_rewind,
+                every_seconds=self.settings.broker_watch_seconds,
+            ),
+            name=f"{self.service}-broker-watch",
+        )
         # One replica relays at a time: the holder of the relay lease.
         self._relay_task = asyncio.create_task(
             lead(self.relay_lease, self.relay.run), name=f"{self.service}-relay"
@@ -363,13 +380,21 @@ class ServiceRuntime:
         """Drain, stop relaying and consuming, then close the store and flush telemetry."""
         if self.settings.drain_seconds > 0:
             await self.drain()
-        tasks = (self._relay_task, self._metrics_task, self._retention_task, self._schedule_task)
+        tasks = (
+            self._relay_task,
+            self._metrics_task,
+            self._retention_task,
+            self._schedule_task,
+            self._watch_task,
+        )
         for task in tasks:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._relay_task = self._metrics_task = self._retention_task = self._schedule_task = None
+        self._relay_task = self._metrics_task = self._retention_task = None
+        self._schedule_task = self._watch_task = None
         await self.cluster_id.close()
+        await self._watch_reader.close()
         await self.broker.stop()
         await self.store.close()
         self.telemetry.shutdown()

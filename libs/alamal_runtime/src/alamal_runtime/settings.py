@@ -72,6 +72,13 @@ class ServiceSettings(BaseSettings):
         " the source of a projection rebuild; 0 keeps them for ever",
     )
     outbox_trim_interval_seconds: float = Field(default=600.0, gt=0)
+    broker_watch_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the consumer asks the broker's cluster id: a new broker"
+        " incarnation (the embedded broker restarted) is then read from its beginning",
+    )
     relay_lease_seconds: float = Field(
         default=6.0,
         ge=0.5,

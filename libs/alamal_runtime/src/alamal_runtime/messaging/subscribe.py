@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 from alamal_runtime.messaging.batch import BatchProcessor, Redeliver
 from alamal_runtime.messaging.consumer import Delivery, EventProcessor
+from alamal_runtime.messaging.rewind import IncarnationRewind
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,7 @@ def subscribe_all(
     idle_poll_ms: int = 10,
     fetch_max_wait_ms: int = 500,
     tracer: trace.Tracer | None = None,
+    rewind: IncarnationRewind | None = None,
 ) -> BatchProcessor:
     """One consumer in `group_id` for all the topics; each poll (up to `max_batch` records,
     across partitions) is handled as one batch, and the offsets are committed once, after it.
@@ -67,13 +69,14 @@ def subscribe_all(
     are there; FastStream sleeps `idle_poll_ms` after an empty poll, which bounds the latency an
     idle consumer adds. `fetch_max_wait_ms` is how long the broker may hold a fetch: Apache Kafka
     answers as soon as records arrive, Tansu only when the wait is over, so on Tansu it bounds
-    the latency of every event (use ~20 ms there).
+    the latency of every event (use ~20 ms there). `rewind`, told the broker's cluster id,
+    reads every partition of a new broker incarnation from its beginning.
     """
     batches = BatchProcessor(processors, tracer=tracer)
     if not processors:
         return batches
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *batches.topics,
         group_id=group_id,
         auto_offset_reset="earliest",
@@ -86,7 +89,12 @@ def subscribe_all(
         fetch_max_wait_ms=fetch_max_wait_ms,
         parser=_parse_keeping_records,
         decoder=_body_as_is,
+        listener=rewind,
     )
+    if rewind is not None:
+        rewind.bind(lambda: subscriber.consumer)
+
+    @subscriber
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
         records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
@@ -101,6 +109,10 @@ def subscribe_all(
             )
             for r in records
         ]
+        if rewind is not None:
+            deliveries = await rewind.before_batch(message.consumer, deliveries)
+            if not deliveries:
+                return  # all read again from their partitions' beginning
         try:
             await batches.process(deliveries)
         except Redeliver as again:
