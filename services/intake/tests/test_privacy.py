@@ -24,16 +24,13 @@ from alamal_contracts.events import (
     ReferralEscalated,
 )
 from alamal_contracts.topics import FAMILY_ERASURE_REQUESTED
-from alamal_intake.closures import CLOSURES
-from alamal_intake.privacy import service
-from alamal_intake.privacy.domain import ErasureRefusedError, HoldReason, LegalHold
-from alamal_intake.privacy.store import ERASURE_REQUESTS, add_to_hold
+from alamal_intake.privacy.store import ERASURE_REQUESTS
 from alamal_intake.store import FAMILIES
 from alamal_runtime.audit import ACCESS_AUDIT
 from alamal_runtime.auth import Role
 from alamal_runtime.erasure import ERASED_FAMILIES
 from alamal_runtime.sealing import DATA_KEYS
-from alamal_runtime.store import Store, UnitOfWork
+from alamal_runtime.store import Store
 from alamal_stack.kafka_testing import read_topic_until
 
 from .conftest import ERASURE_ALERT_SECONDS, PLANTED_BIRTH_YEARS, PLANTED_NAMES, Caller, family_body
@@ -401,82 +398,6 @@ async def test_bad_erasure_input_gets_clear_answers(
     assert ("coordinator", "request-erasure", "denied-or-missing") in await audit_of(
         intake_store, unknown
     )
-
-
-async def test_a_retention_rule_erases_through_the_same_machinery(
-    client: httpx.AsyncClient, caller: MakeCaller, intake_store: Store, kafka_bootstrap: str
-) -> None:
-    holder = caller(Role.TRUSTED_PERSON)
-    family_id = await registered_with_contact(client, holder)
-    async with intake_store.transaction() as uow:  # what issue 14's closure projection keeps
-        await uow.insert(CLOSURES, family_id, {"closed_at": datetime.now(UTC).isoformat()})
-
-    async def expire(
-        uow: UnitOfWork, fid: str = family_id, rule: str = "intake.closed-case"
-    ) -> Any:
-        return await service.erase_for_retention(uow, fid, rule=rule)
-
-    with pytest.raises(ValueError, match="code"):
-        await intake_store.with_transaction(lambda uow: expire(uow, rule="Closed case of Planted"))
-    request = await intake_store.with_transaction(expire)
-    assert (request.reason.value, request.basis.value, request.state.value) == (
-        "retention",
-        "no-longer-necessary",
-        "erasing",
-    )
-    assert request.requested_by == request.decided_by == "retention:intake.closed-case"
-
-    # Intake's part is done as for an approved request: the family, its key, its audit go.
-    assert await audit_of(intake_store, family_id) == [
-        ("retention", "retention-erasure", "allowed")
-    ]
-    assert (await client.get(f"/families/{family_id}", headers=holder.headers)).status_code == 404
-    assert await intake_store.get(FAMILIES, family_id) is None
-    key_record = await intake_store.get(DATA_KEYS, family_id)
-    assert key_record is not None
-    assert set(key_record.data) == {"destroyed_at"}
-    assert await intake_store.get(CLOSURES, family_id) is None
-    officer = caller(Role.PRIVACY_OFFICER)
-    shown = await client.get(f"/privacy/erasures/{request.id}", headers=officer.headers)
-    assert shown.status_code == 200
-    assert [s["service"] for s in shown.json()["services"] if s["confirmed_at"] is None] == [
-        "cases",
-        "notifications",
-        "reporting",
-    ]
-    with pytest.raises(service.AlreadyErasedError):
-        await intake_store.with_transaction(expire)
-    key = family_id.encode()
-    records = await read_topic_until(
-        kafka_bootstrap, FAMILY_ERASURE_REQUESTED, lambda rs: any(r.key == key for r in rs)
-    )
-    event = from_kafka(
-        next(r for r in records if r.key == key).value,
-        next(r for r in records if r.key == key).headers,
-        expect=FamilyErasureRequested,
-    ).data
-    assert event.request_id == request.id
-
-    # A legal hold and a request a person is deciding both stop it; an unknown id is unknown.
-    held = await registered_with_contact(client, holder)
-
-    async def hold(uow: UnitOfWork) -> None:
-        since = datetime.now(UTC)
-        await add_to_hold(uow, LegalHold(held, HoldReason.MELDCODE_REPORT, since, ("r-1",)))
-
-    await intake_store.with_transaction(hold)
-    with pytest.raises(ErasureRefusedError) as on_hold:
-        await intake_store.with_transaction(lambda uow: expire(uow, held))
-    assert on_hold.value.code == "legal-hold:meldcode-report"
-    pending = await registered_with_contact(client, holder)
-    await requested(client, officer, pending)
-    with pytest.raises(ErasureRefusedError) as deciding:
-        await intake_store.with_transaction(lambda uow: expire(uow, pending))
-    assert deciding.value.code == "pending"
-    with pytest.raises(service.FamilyUnknownError):
-        await intake_store.with_transaction(lambda uow: expire(uow, str(uuid.uuid4())))
-    for kept in (held, pending):
-        assert (await client.get(f"/families/{kept}", headers=holder.headers)).status_code == 200
 
 
 async def wait_until[T](

@@ -36,8 +36,6 @@ class AuditAction(StrEnum):
     APPROVE_ERASURE = "approve-erasure"
     REJECT_ERASURE = "reject-erasure"
     READ_ERASURES = "read-erasures"
-    RETENTION_ERASURE = "retention-erasure"
-    """A retention rule erased the family (no person: user `retention:<rule>`, role `retention`)."""
 
 
 __all__ = [

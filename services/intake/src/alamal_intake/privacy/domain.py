@@ -11,7 +11,6 @@ for every other service to confirm; the request is then the family's tombstone.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -196,44 +195,4 @@ def confirm(request: ErasureRequest, service: str, *, at: datetime) -> ErasureRe
         confirmations=confirmations,
         state=ErasureState.ERASED if done else ErasureState.ERASING,
         completed_at=at if done else None,
-    )
-
-
-RETENTION_ACTOR: Final = "retention"
-"""Who requests and decides an erasure that a retention rule orders (no person does)."""
-RULE_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
-"""A retention rule's code (kept on the tombstone, so a code, never free text)."""
-
-
-def expire(
-    *,
-    request_id: str,
-    family_id: str,
-    rule: str,
-    now: datetime,
-    open_requests: list[ErasureRequest],
-    hold: LegalHold | None,
-) -> ErasureRequest:
-    """An erasure a retention rule orders: requested and decided at once, intake's part done.
-
-    The rule, set in advance by the organisation, is the decision: there is no second person to
-    ask. A legal hold still refuses it, and so does an open request (a person is deciding).
-    """
-    if RULE_PATTERN.fullmatch(rule) is None:
-        raise ValueError(f"a retention rule is a code like 'closed-case', not {rule!r}")
-    check_no_hold(hold)
-    if any(r.open for r in open_requests):
-        raise ErasureRefusedError("pending", "the family already has an open erasure request")
-    by = f"{RETENTION_ACTOR}:{rule}"
-    return ErasureRequest(
-        id=request_id,
-        family_id=family_id,
-        reason=ErasureReason.RETENTION,
-        basis=ErasureBasis.NO_LONGER_NECESSARY,
-        requested_by=by,
-        requested_at=now,
-        state=ErasureState.ERASING,
-        decided_by=by,
-        decided_at=now,
-        confirmations={"intake": now},
     )

@@ -18,7 +18,7 @@ from alamal_contracts.codes import PartnerKind
 from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import ErasureEvent, FamilyErasureRequested, ReferralEscalated
 from alamal_contracts.topics import producer_of
-from alamal_intake.audit import AccessAudit, AuditAction, AuditOutcome, entry, write_audit
+from alamal_intake.audit import AuditAction, AuditOutcome, entry, write_audit
 from alamal_intake.closures import forget_closure
 from alamal_intake.privacy import domain
 from alamal_intake.privacy import store as repo
@@ -169,51 +169,6 @@ async def reject_erasure(
     return rejected
 
 
-async def erase_for_retention(
-    uow: UnitOfWork, family_id: str, *, rule: str, now: datetime | None = None
-) -> ErasureRequest:
-    """Erase a family whose retention period is over, through the same machinery as a request.
-
-    For the retention schedule (issue 14): no person asks or approves, the rule (a code such as
-    `closed-case`) does; the tombstone says `retention:<rule>` for both and the reason
-    `retention`. Intake's data goes in this unit of work (family, data key, access audit,
-    published events), `intake.family-erasure-requested.v1` is emitted, and the other services
-    confirm on the tombstone as for any erasure (status page, overdue alert). Raises
-    FamilyUnknownError, AlreadyErasedError, ErasureRefusedError (a legal hold: `legal-hold:...`;
-    an open request a person is deciding: `pending`) and ValueError for a rule that is not a code.
-    """
-    now = now or datetime.now(UTC)
-    await _refuse_if_erased(uow, family_id)
-    if await load_family(uow, family_id) is None:
-        raise FamilyUnknownError(family_id)
-    guard = await uow.get(BY_FAMILY, family_id)
-    request = domain.expire(
-        request_id=str(uuid.uuid4()),
-        family_id=family_id,
-        rule=rule,
-        now=now,
-        open_requests=await _open_requests(uow, guard),
-        hold=await repo.hold_of(uow, family_id),
-    )
-    await repo.add_request(uow, request)
-    await _erase_intake(uow, request, now)
-    await write_audit(
-        uow,
-        AccessAudit(
-            id=str(uuid.uuid4()),
-            at=now,
-            user_id=request.requested_by,
-            role=domain.RETENTION_ACTOR,
-            action=AuditAction.RETENTION_ERASURE,
-            family_id=family_id,
-            outcome=AuditOutcome.ALLOWED,
-            reason=domain.RETENTION_ACTOR,
-        ),
-    )
-    log.info("erasure_by_retention", request_id=request.id, rule=rule)
-    return request
-
-
 async def write_search_audit(
     uow: UnitOfWork, principal: Principal, family_id: str, reason: str
 ) -> None:
@@ -285,7 +240,6 @@ __all__ = [
     "RequestErasure",
     "RequestUnknownError",
     "approve_erasure",
-    "erase_for_retention",
     "load_open",
     "on_family_erased",
     "on_referral_escalated",
