@@ -111,5 +111,4 @@ async def _erase(uow: UnitOfWork, *, family_id: str) -> None:
     except (service.ErasureRefusedError, StaleWriteError, DuplicateError) as refused:
         log.info("retention_erasure_skipped", family_id=family_id, why=type(refused).__name__)
         raise _SkipError from refused
-    await forget_closure(uow, family_id=family_id)
     log.info("retention_erasure", family_id=family_id, request_id=request.id)
