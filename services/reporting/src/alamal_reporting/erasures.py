@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -11,11 +10,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from alamal_contracts.envelope import EnvelopeError, from_kafka
 from alamal_contracts.events import FamilyErasureRequested
 from alamal_contracts.topics import FAMILY_ERASURE_REQUESTED
-from alamal_reporting.domain.facts import Fact, FactDoc, family_of
+from alamal_reporting.domain.facts import FactDoc, family_of
 from alamal_runtime.erasure import ERASED_FAMILIES, mark_erased
 from alamal_runtime.store import Store
 
-MAX_ERASED = 2**31 - 1
+FIND_ALL = 2**31 - 1
 """A bound every backend accepts for `find` (MongoDB's wire limit is a 32-bit integer)."""
 
 
@@ -25,13 +24,8 @@ class ErasureReplayStalledError(RuntimeError):
 
 async def erased_families(projection: Store) -> frozenset[str]:
     """The families marked erased in the projection's store."""
-    records = await projection.find(ERASED_FAMILIES, limit=MAX_ERASED)
+    records = await projection.find(ERASED_FAMILIES, limit=FIND_ALL)
     return frozenset(r.id for r in records)
-
-
-def without(erased: frozenset[str], facts: Iterable[Fact]) -> list[Fact]:
-    """The facts that are not about an erased family."""
-    return [f for f in facts if family_of(f.collection, f.entity_id, f.parts) not in erased]
 
 
 def pending_without(

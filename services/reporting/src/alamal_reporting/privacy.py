@@ -17,6 +17,7 @@ from alamal_contracts.envelope import CloudEvent
 from alamal_contracts.events import FamilyErasureRequested, ReportingFamilyErased
 from alamal_reporting import ledger
 from alamal_reporting.domain.facts import COLLECTIONS, family_of
+from alamal_reporting.erasures import FIND_ALL
 from alamal_runtime.erasure import forget_family, mark_erased
 from alamal_runtime.events import emit
 from alamal_runtime.privacy import export_document
@@ -26,15 +27,11 @@ SOURCE = "/alamal/reporting"
 log = structlog.get_logger(__name__)
 
 
-MAX_FACTS = 2**31 - 1
-"""A bound every backend accepts for `find` (MongoDB's wire limit is a 32-bit integer)."""
-
-
 async def facts_of_family(projection: Store, family_id: str) -> dict[str, dict[str, Any]]:
     """Per collection, the family's stored facts by entity id."""
     found: dict[str, dict[str, Any]] = {}
     for collection in COLLECTIONS:
-        records = await projection.find(collection, limit=MAX_FACTS)
+        records = await projection.find(collection, limit=FIND_ALL)
         found[collection] = {
             r.id: r.data for r in records if family_of(collection, r.id, r.data) == family_id
         }
