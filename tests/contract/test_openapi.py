@@ -171,8 +171,12 @@ async def test_a_body_that_is_not_utf8_is_422_naming_the_body(
 
 def test_the_documents_hold_no_machine_path(apps: dict[str, FastAPI]) -> None:
     home = str(Path.home())
-    checkout = str(Path(__file__).resolve().parents[2])  # where this clone lives on the machine
+    checkout = Path(__file__).resolve().parents[2]  # where this clone lives on the machine
+    # The clone's folder and the folder holding it (other clones and tools sit beside it).
+    places = [str(p) for p in (checkout, checkout.parent) if p != Path(p.anchor)]
+    assert places
     for app in apps.values():
         document = str(app.openapi())
-        assert checkout not in document
+        for place in places:
+            assert place not in document
         assert home == "/" or home not in document
