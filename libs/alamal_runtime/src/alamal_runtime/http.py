@@ -129,7 +129,8 @@ def ops_router(service: str, store: Store) -> APIRouter:
     return router
 
 
-def _trace_id() -> str | None:
+def current_trace_id() -> str | None:
+    """The trace id of the request being answered (as `X-Trace-Id` says), if it is traced."""
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
 
@@ -176,7 +177,7 @@ def install_error_handlers(app: FastAPI) -> None:
             {
                 "detail": "storage temporarily unavailable, try again",
                 "reason": exc.reason,
-                "trace_id": _trace_id(),
+                "trace_id": current_trace_id(),
             },
             status_code=503,
             headers={"Retry-After": "5"},
@@ -201,7 +202,7 @@ def install_error_handlers(app: FastAPI) -> None:
             {
                 "detail": "storage could not complete the request, try again later",
                 "reason": exc.reason,
-                "trace_id": _trace_id(),
+                "trace_id": current_trace_id(),
             },
             status_code=503,
             headers={"Retry-After": "5"},
@@ -245,7 +246,7 @@ class CatchUnexpected:
             log.error("unhandled_error", error=type(exc).__name__, where=where_it_failed(exc))
             if started:
                 return
-            body = json.dumps({"detail": "internal error", "trace_id": _trace_id()}).encode()
+            body = json.dumps({"detail": "internal error", "trace_id": current_trace_id()}).encode()
             await send(
                 {
                     "type": "http.response.start",
@@ -304,7 +305,7 @@ class RequestLog:
                     case_id=params.get("case_id"),
                     referral_id=params.get("referral_id"),
                 )
-                if (trace_id := _trace_id()) is not None:
+                if (trace_id := current_trace_id()) is not None:
                     headers = list(message.get("headers", []))
                     headers.append((TRACE_ID_HEADER.lower().encode(), trace_id.encode()))
                     message = {**message, "headers": headers}

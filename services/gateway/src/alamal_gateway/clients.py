@@ -7,7 +7,7 @@ passed to the browser as-is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import structlog
@@ -16,6 +16,9 @@ from opentelemetry.propagate import inject
 from alamal_runtime.auth import Role, mint_token
 from alamal_runtime.http import TRACE_ID_HEADER
 from alamal_runtime.telemetry import Telemetry
+
+SERVICES: Final = ("intake", "cases", "notifications", "reporting")
+"""The services behind the gateway (each answers the privacy, retention and ops routes)."""
 
 log = structlog.get_logger(__name__)
 

@@ -19,14 +19,15 @@ from typing import Any, Final
 from jinja2 import Environment
 
 from alamal_gateway.clients import (
+    SERVICES,
     Caller,
     NotFoundError,
     ServiceClients,
     ServiceError,
     ServiceUnavailableError,
 )
+from alamal_runtime.privacy import EXPORT_REASON
 
-SERVICES: Final = ("intake", "cases", "notifications", "reporting")
 FORMAT: Final = "alamal-avg-export/1"
 GONE: Final = 410
 
@@ -77,12 +78,8 @@ async def _part(
             "GET",
             f"/privacy/families/{family_id}/export",
             caller,
-            headers={"X-Access-Reason": "avg-access"},
+            headers={"X-Access-Reason": EXPORT_REASON},
         )
-    except NotFoundError:
-        return service, NotFoundError(service, 404)
-    except ServiceUnavailableError as exc:
-        return service, exc
     except ServiceError as exc:
         return service, exc
     return service, reply.data

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from alamal_gateway.clients import SERVICES
 from alamal_gateway.i18n import N_
+from alamal_runtime.retention.api import MAX_LOOK_AHEAD_DAYS
 
-SERVICES: Final = ("intake", "cases", "notifications", "reporting")
 LOG_LIMIT: Final = 100
 """Entries asked of each service and shown in all: the latest, newest first."""
 DEFAULT_WITHIN_DAYS: Final = 30
 """The dry run's default look-ahead: "what would be deleted this month"."""
-MAX_WITHIN_DAYS: Final = 3660
+MAX_WITHIN_DAYS: Final = MAX_LOOK_AHEAD_DAYS
 """The services' own bound on the look-ahead."""
 
 CATEGORY: Final = {

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from babel import Locale
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
-from opentelemetry import trace
 from starlette.datastructures import FormData
 
 from alamal_gateway.accounts import User, get_user
@@ -29,6 +29,7 @@ from alamal_gateway.web.forms import FIELD_MESSAGES
 from alamal_gateway.web.offline_pages import OfflinePage, offline_page
 from alamal_gateway.web.state import gateway
 from alamal_runtime.auth import Role
+from alamal_runtime.http import current_trace_id
 
 SESSION_COOKIE = "__Host-alamal-session"
 PRE_COOKIE = "__Host-alamal-pre"
@@ -181,11 +182,8 @@ def page_html(
     )
 
 
-def request_trace_id() -> str | None:
-    """The trace id of the request being answered (the gateway answers it in `X-Trace-Id`;
-    every service call of the request carries the same trace), if it is traced."""
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
+TRACE_ID: Final = re.compile(r"[0-9a-f]{32}")
+"""A trace id as services answer it (`X-Trace-Id`)."""
 
 
 def render(
@@ -213,7 +211,7 @@ def render(
             role=None if viewer is None else viewer.user.role,
             session_key="" if viewer is None else viewer.session.key,
         ),
-        **({"trace_ids": [tid] if (tid := request_trace_id()) else []} | context),
+        **({"trace_ids": [tid] if (tid := current_trace_id()) else []} | context),
     )
     response = HTMLResponse(html, status_code=status_code)
     set_pre_cookie(request, response)

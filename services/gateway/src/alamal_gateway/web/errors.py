@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,28 +19,27 @@ from alamal_gateway.clients import (
     ServiceUnavailableError,
 )
 from alamal_gateway.web.core import (
+    TRACE_ID,
     CsrfError,
     LoginRequiredError,
     PageForbiddenError,
     optional_viewer,
     render,
-    request_trace_id,
 )
-from alamal_runtime.http import where_it_failed
+from alamal_runtime.http import current_trace_id, where_it_failed
 
 log = structlog.get_logger(__name__)
 
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
-
-def trace_ids(service_error: ServiceError | None = None) -> list[str]:
+def trace_ids(*service_errors: ServiceError | None) -> list[str]:
     """The references staff can quote to the operator: this request's trace id (the gateway
     answers it in `X-Trace-Id`, and every service call of the request carries the same
-    trace), and the failing service's own if it answered with another one."""
-    ids = [tid] if (tid := request_trace_id()) else []
-    answered = None if service_error is None else service_error.trace_id
-    if answered and _TRACE_ID.fullmatch(answered) and answered not in ids:
-        ids.append(answered)
+    trace), and each failing service's own if it answered with another one."""
+    ids = [tid] if (tid := current_trace_id()) else []
+    for service_error in service_errors:
+        answered = None if service_error is None else service_error.trace_id
+        if answered and TRACE_ID.fullmatch(answered) and answered not in ids:
+            ids.append(answered)
     return ids
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from alamal_gateway.clients import (
+    SERVICES,
     ConflictError,
     ForbiddenError,
     InvalidError,
@@ -27,6 +28,7 @@ from alamal_gateway.clients import (
 from alamal_gateway.i18n import N_
 from alamal_gateway.labels import NOTICES
 from alamal_gateway.web.core import (
+    TRACE_ID,
     CurrentViewer,
     Viewer,
     checked_form,
@@ -41,7 +43,6 @@ from alamal_runtime.auth import Role
 
 router = APIRouter(route_class=PageRoute)
 
-SERVICES = ("intake", "cases", "notifications", "reporting")
 LETTER_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}:[a-z0-9][a-z0-9.-]{0,199}:[0-9]{1,9}:[0-9]{1,19}")
 LETTER_STATE = {
     "open": N_("Open"),
@@ -68,7 +69,6 @@ NOTICES.update(
         "not-a-trace-id": N_("A trace id is 32 characters 0-9 and a-f."),
     }
 )
-TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 async def _health(request: Request, service: str) -> str:
@@ -124,9 +124,11 @@ async def operator_page(
     health = dict(
         zip(SERVICES, await asyncio.gather(*(_health(request, s) for s in SERVICES)), strict=True)
     )
-    dead_letters = await _dead_letters(request, viewer)
-    failures = await fetch(request, viewer, "notifications", "/deliveries", state="failed")
-    erasures = await fetch(request, viewer, "intake", "/ops/erasures")
+    dead_letters, failures, erasures = await asyncio.gather(
+        _dead_letters(request, viewer),
+        fetch(request, viewer, "notifications", "/deliveries", state="failed"),
+        fetch(request, viewer, "intake", "/ops/erasures"),
+    )
     audit = await gateway(request).guard.audit_records(limit=200)
     outcomes: dict[str, int] = {}
     for record in audit:

@@ -17,7 +17,7 @@ from typing import Any, Final, NoReturn
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from alamal_gateway.clients import ServiceError
+from alamal_gateway.clients import SERVICES, ServiceError
 from alamal_gateway.i18n import N_
 from alamal_gateway.retention_view import (
     CATEGORY,
@@ -25,7 +25,6 @@ from alamal_gateway.retention_view import (
     LOG_LIMIT,
     MAX_WITHIN_DAYS,
     RULE,
-    SERVICES,
     TRIGGER,
     Answer,
     RetentionView,
@@ -75,22 +74,27 @@ async def _answer(
     request: Request, viewer: Viewer, service: str, days: int, *, with_log: bool
 ) -> Answer | ServiceError:
     """One service's log (unless only the dry run is wanted) and dry run, or why not."""
-    try:
-        shown = None
-        if with_log:
-            shown = await _ask(
-                request, viewer, service, "GET", "/privacy/retention", params={"limit": LOG_LIMIT}
-            )
-        preview = await _ask(
+    log_params = {"limit": LOG_LIMIT}
+    asked = await asyncio.gather(
+        _ask(request, viewer, service, "GET", "/privacy/retention", params=log_params)
+        if with_log
+        else asyncio.sleep(0),
+        _ask(
             request,
             viewer,
             service,
             "GET",
             "/privacy/retention/preview",
             params={"within_days": days},
-        )
-    except ServiceError as failed:
-        return failed
+        ),
+        return_exceptions=True,
+    )
+    for answered in asked:
+        if isinstance(answered, ServiceError):
+            return answered
+        if isinstance(answered, BaseException):
+            raise answered
+    shown, preview = asked
     last_run = shown.get("last_run") if isinstance(shown, dict) else None
     return Answer(
         service=service,
@@ -109,14 +113,7 @@ async def _view(
     )
     failed = [a for a in answers if isinstance(a, ServiceError)]
     view = merge((a for a in answers if isinstance(a, Answer)), (f.service for f in failed))
-    return view, _references(failed)
-
-
-def _references(failed: list[ServiceError]) -> list[str]:
-    ids = trace_ids()
-    for error in failed:
-        ids += [i for i in trace_ids(error) if i not in ids]
-    return ids
+    return view, trace_ids(*failed)
 
 
 async def _refuse(request: Request, viewer: Viewer) -> NoReturn:
