@@ -152,7 +152,7 @@ class _Broken:
     async def due(self, store: Store, cutoff: datetime) -> Due:
         raise RuntimeError("store went away")
 
-    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:
+    async def apply(self, store: Store, ids: Sequence[str]) -> int:
         raise AssertionError("never reached")
 
 

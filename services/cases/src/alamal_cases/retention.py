@@ -40,7 +40,7 @@ class PrivateNotesRule:
                     ids.append(visit.id)
         return Due(tuple(ids))
 
-    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:  # noqa: ARG002
+    async def apply(self, store: Store, ids: Sequence[str]) -> int:
         """Clear each note (a visit changed or gone meanwhile is read again, or skipped)."""
         cleared = 0
         for chunk in batched(ids, BATCH, strict=False):

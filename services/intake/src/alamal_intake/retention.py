@@ -83,7 +83,7 @@ class ClosedCaseRule:
             ids.append(record.id)
         return Due(tuple(ids), withheld)
 
-    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:  # noqa: ARG002
+    async def apply(self, store: Store, ids: Sequence[str]) -> int:
         """Erase each family in a unit of work of its own; return how many were erased."""
         erased = 0
         for family_id in ids:

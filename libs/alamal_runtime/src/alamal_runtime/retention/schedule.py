@@ -80,7 +80,7 @@ class Rule(Protocol):
         """What is older than `cutoff` and would be deleted."""
         ...
 
-    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:
+    async def apply(self, store: Store, ids: Sequence[str]) -> int:
         """Delete what `due` named; return how many went (gone meanwhile counts nothing)."""
         ...
 
@@ -108,7 +108,7 @@ class AgeRule:
                 ids.append(record.id)
         return Due(tuple(ids))
 
-    async def apply(self, store: Store, ids: Sequence[str], now: datetime) -> int:  # noqa: ARG002
+    async def apply(self, store: Store, ids: Sequence[str]) -> int:
         """Delete them, a batch per unit of work (`now` is for rules that keep a time)."""
         deleted = 0
         for chunk in batched(ids, BATCH, strict=False):
@@ -207,7 +207,7 @@ class RetentionSchedule:
             for rule in self._rules:
                 try:
                     due = await rule.due(self.store, now - self.policy.keep(rule.category))
-                    count = await rule.apply(self.store, due.ids, now) if due.ids else 0
+                    count = await rule.apply(self.store, due.ids) if due.ids else 0
                     outcome = self._outcome(rule, count, due.withheld, now, trigger)
                 except Exception as exc:  # the other rules still run
                     log.exception("retention_rule_failed", rule=rule.name)
