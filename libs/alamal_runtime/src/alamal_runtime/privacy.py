@@ -8,16 +8,17 @@ is written to the service's access audit like the allowed export is.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import APIRouter, Header
 
 from alamal_runtime.audit import REASON_PATTERN, AuditOutcome, audit, entry, write_audit
 from alamal_runtime.auth import Principal, Role
-from alamal_runtime.http import HTTPProblem
+from alamal_runtime.http import CurrentPrincipal, HTTPProblem, StoreDep
 from alamal_runtime.store import Store, UnitOfWork
 
 EXPORT_ACTION = "export-family"
@@ -53,6 +54,32 @@ async def refuse_unless_privacy_officer(
         ),
     )
     raise HTTPProblem(403, PRIVACY_OFFICERS_ONLY)
+
+
+type FamilyExport = Callable[[Store, str], Awaitable[dict[str, Any]]]
+"""A service's export of one family: everything it holds about it, from its store."""
+
+
+def export_router(export_family: FamilyExport, *, description: str) -> APIRouter:
+    """The service's `GET /privacy/families/{family_id}/export`, answered by `export_family`
+    (`description` says what it holds, for the OpenAPI document)."""
+    router = APIRouter(prefix="/privacy", tags=["privacy"])
+
+    @router.get("/families/{family_id}/export", description=description)
+    async def export(
+        family_id: uuid.UUID,
+        principal: CurrentPrincipal,
+        store: StoreDep,
+        reason: ExportReason = EXPORT_REASON,
+    ) -> dict[str, Any]:
+        fid = str(family_id)
+        await refuse_unless_privacy_officer(
+            store, principal, action=EXPORT_ACTION, family_id=fid, reason=reason
+        )
+        await audit_export(store, principal, fid, reason)
+        return await export_family(store, fid)
+
+    return router
 
 
 async def audit_export(store: Store, principal: Principal, family_id: str, reason: str) -> None:
