@@ -42,6 +42,14 @@ async def refuse_unless_privacy_officer(
     """403 (audited) for every role but the privacy officer."""
     if principal.role is Role.PRIVACY_OFFICER:
         return
+    await audit_refusal(store, principal, action=action, family_id=family_id, reason=reason)
+    raise HTTPProblem(403, PRIVACY_OFFICERS_ONLY)
+
+
+async def audit_refusal(
+    store: Store, principal: Principal, *, action: str, family_id: str | None, reason: str
+) -> None:
+    """Record a refused attempt (its own unit of work): the refusal is audited like access."""
     await audit(
         store,
         entry(
@@ -53,7 +61,6 @@ async def refuse_unless_privacy_officer(
             now=datetime.now(UTC),
         ),
     )
-    raise HTTPProblem(403, PRIVACY_OFFICERS_ONLY)
 
 
 type FamilyExport = Callable[[Store, str], Awaitable[dict[str, Any]]]

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 
 from alamal_runtime.audit import REASON_PATTERN, AuditOutcome, audit, entry
-from alamal_runtime.auth import Principal, Role
-from alamal_runtime.http import CurrentPrincipal, HTTPProblem
+from alamal_runtime.auth import Principal
+from alamal_runtime.http import CurrentPrincipal
+from alamal_runtime.privacy import refuse_unless_privacy_officer
 from alamal_runtime.retention.schedule import RetentionSchedule
 
 READ_RETENTION = "read-retention"
@@ -34,19 +35,18 @@ def retention_router(schedule: RetentionSchedule) -> APIRouter:
     router = APIRouter(prefix="/privacy/retention", tags=["privacy"], include_in_schema=False)
 
     async def allow(principal: Principal, action: str, reason: str) -> None:
-        allowed = principal.role is Role.PRIVACY_OFFICER
-        outcome = AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED_OR_MISSING
+        await refuse_unless_privacy_officer(
+            schedule.store, principal, action=action, family_id=None, reason=reason
+        )
         record = entry(
             principal,
             action=action,
             family_id=None,
-            outcome=outcome,
+            outcome=AuditOutcome.ALLOWED,
             reason=reason,
             now=datetime.now(UTC),
         )
         await audit(schedule.store, record)
-        if not allowed:
-            raise HTTPProblem(403, "only a privacy officer may do this")
 
     @router.get("")
     async def show(

@@ -37,6 +37,7 @@ from alamal_runtime.privacy import (
     EXPORT_REASON,
     ExportReason,
     audit_export,
+    audit_refusal,
     refuse_unless_privacy_officer,
 )
 from alamal_runtime.store import StaleWriteError, Store, UnitOfWork
@@ -65,22 +66,6 @@ SettingsDep = Annotated[PrivacySettings, Depends(_settings)]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _refused(
-    store: Store, principal: Principal, action: str, family_id: str | None, reason: str
-) -> None:
-    await audit(
-        store,
-        entry(
-            principal,
-            action=action,
-            family_id=family_id,
-            outcome=AuditOutcome.DENIED_OR_MISSING,
-            reason=reason,
-            now=_now(),
-        ),
-    )
 
 
 @router.get("/families", response_model=FamilyMatchesOut)
@@ -127,11 +112,15 @@ async def export(
         store, principal, action=AuditAction.EXPORT_FAMILY, family_id=fid, reason=reason
     )
     if (await store.get(ERASED_FAMILIES, fid)) is not None:
-        await _refused(store, principal, AuditAction.EXPORT_FAMILY, fid, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.EXPORT_FAMILY, family_id=fid, reason=reason
+        )
         raise HTTPProblem(410, "the family was erased")
     family = await get_family(store, fid)
     if family is None:
-        await _refused(store, principal, AuditAction.EXPORT_FAMILY, fid, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.EXPORT_FAMILY, family_id=fid, reason=reason
+        )
         raise HTTPProblem(404, FAMILY_NOT_FOUND)
     # Audited first, so the export lists its own access too.
     await audit_export(store, principal, fid, reason)
@@ -160,13 +149,19 @@ async def request_erasure(
         async with store.transaction() as uow:
             request = await service.request_erasure(uow, command, principal, reason=reason)
     except service.FamilyUnknownError:
-        await _refused(store, principal, AuditAction.REQUEST_ERASURE, fid, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.REQUEST_ERASURE, family_id=fid, reason=reason
+        )
         raise HTTPProblem(404, FAMILY_NOT_FOUND) from None
     except service.AlreadyErasedError:
-        await _refused(store, principal, AuditAction.REQUEST_ERASURE, fid, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.REQUEST_ERASURE, family_id=fid, reason=reason
+        )
         raise HTTPProblem(409, "erased: the family was erased already") from None
     except service.ErasureRefusedError as refused:
-        await _refused(store, principal, AuditAction.REQUEST_ERASURE, fid, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.REQUEST_ERASURE, family_id=fid, reason=reason
+        )
         raise HTTPProblem(409, f"{refused.code}: {refused.message}") from None
     except StaleWriteError:
         raise HTTPProblem(409, "pending: another request for the family was made") from None
@@ -191,7 +186,7 @@ async def _decide(
 ) -> ErasureRequest:
     action = AuditAction.APPROVE_ERASURE if approve else AuditAction.REJECT_ERASURE
     if principal.role not in (Role.PRIVACY_OFFICER, Role.COORDINATOR):
-        await _refused(store, principal, action, None, reason)
+        await audit_refusal(store, principal, action=action, family_id=None, reason=reason)
         raise HTTPProblem(403, "only a privacy officer or a coordinator decides on erasures")
     family_id: str | None = None
     try:
@@ -203,10 +198,10 @@ async def _decide(
             decide = service.approve_erasure if approve else service.reject_erasure
             return await decide(uow, request, version, principal, reason=reason)
     except service.RequestUnknownError:
-        await _refused(store, principal, action, family_id, reason)
+        await audit_refusal(store, principal, action=action, family_id=family_id, reason=reason)
         raise HTTPProblem(404, REQUEST_NOT_FOUND) from None
     except service.ErasureRefusedError as refused:
-        await _refused(store, principal, action, family_id, reason)
+        await audit_refusal(store, principal, action=action, family_id=family_id, reason=reason)
         status_code = 403 if refused.code == "four-eyes" else 409
         raise HTTPProblem(status_code, f"{refused.code}: {refused.message}") from None
     except StaleWriteError:
@@ -254,7 +249,9 @@ async def list_erasures(
     """Requests newest first; the erased ones are the deletion log. A coordinator sees the
     requests waiting for approval in her wijken only. Audited once per family shown."""
     if principal.role not in (Role.PRIVACY_OFFICER, Role.COORDINATOR):
-        await _refused(store, principal, AuditAction.READ_ERASURES, None, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.READ_ERASURES, family_id=None, reason=reason
+        )
         raise HTTPProblem(403, "only a privacy officer or a coordinator sees erasure requests")
     if principal.role is Role.COORDINATOR:
         state = ErasureState.REQUESTED  # a coordinator sees only what waits for a decision
@@ -303,7 +300,9 @@ async def erasure_status(
     """One request: per service confirmed (when) or waiting, and which are past the alert
     time. A coordinator sees an open request of her wijken only (else 404)."""
     if principal.role not in (Role.PRIVACY_OFFICER, Role.COORDINATOR):
-        await _refused(store, principal, AuditAction.READ_ERASURES, None, reason)
+        await audit_refusal(
+            store, principal, action=AuditAction.READ_ERASURES, family_id=None, reason=reason
+        )
         raise HTTPProblem(403, "only a privacy officer or a coordinator sees erasure requests")
     request = await repo.get_request(store, str(request_id))
     visible = request is not None and (
