@@ -13,6 +13,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from alamal_notifications.receiver import Receiver
 from alamal_runtime.auth import Role, mint_token
 from alamal_stack.runner import EmbeddedStack
 from tests.e2e.queries import start_profiling
@@ -60,6 +61,17 @@ async def stack(
             if name.startswith(prefix):
                 await client.drop_database(name)
         await client.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """The partner's webhook receiver on 127.0.0.1."""
+    running = Receiver()
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 def token(stack: EmbeddedStack, *, user_id: str, role: Role, wijken: set[str]) -> str:

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +61,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
 ALERT_SECONDS = 3
 ERASURE = {"reason": "family-request", "basis": "consent-withdrawn"}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """The partner's webhook receiver on 127.0.0.1."""
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def erase_at_intake(http: httpx.AsyncClient, stack: EmbeddedStack, family_id: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +63,6 @@ def mongoeco() -> Iterator[dict[str, str]]:
     finally:
         for server in servers.values():
             server.stop()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """The partner's webhook receiver on 127.0.0.1."""
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 def store_urls(uris: dict[str, str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,17 +49,6 @@ async def eventually[T](probe: Callable[[], Awaitable[T | None]], within: float 
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"nothing within {within}s")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """The partner's webhook receiver on 127.0.0.1."""
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def test_a_referral_reaches_the_partner_who_answers(

@@ -18,7 +18,6 @@ import sqlite3
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -206,17 +205,6 @@ def stale_records(records: Records, epoch: int) -> int:
         elif int(value) == epoch and record.partition in newer:
             stale += 1
     return stale
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """The partner's webhook receiver on 127.0.0.1."""
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.mark.timeout(READY_TIMEOUT + 900)
