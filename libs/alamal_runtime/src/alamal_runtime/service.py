@@ -39,6 +39,7 @@ from alamal_runtime.lease import Lease, instance_id, lead
 from alamal_runtime.messaging.broker import create_broker
 from alamal_runtime.messaging.consumer import EventProcessor, Handler
 from alamal_runtime.messaging.dead_letter import KafkaDeadLetterSink
+from alamal_runtime.messaging.fence import fence, producer_of
 from alamal_runtime.messaging.incarnation import (
     BrokerIncarnation,
     ClusterIdReader,
@@ -138,6 +139,11 @@ class ServiceRuntime:
         self.telemetry = telemetry or setup_telemetry(service)
         self.broker = create_broker(
             settings.kafka_bootstrap, client_id=f"alamal-{service}", telemetry=self.telemetry
+        )
+        # The relay's own producer, fenced by the relay lease (`messaging.fence`); dead letters
+        # go out on the other one, whether or not this replica relays.
+        self.relay_broker = create_broker(
+            settings.kafka_bootstrap, client_id=f"alamal-{service}-relay", telemetry=self.telemetry
         )
         self.dead_letter_topic = dead_letter_topic(service)
         self.dead_letters = CountingDeadLetterSink(
@@ -276,12 +282,14 @@ class ServiceRuntime:
     async def _publish(self, message: OutboxMessage) -> Awaitable[object]:
         """Hand the message to the producer; the returned future is its acknowledgement.
 
-        Only while this replica holds the relay lease (checked right here, by its own clock):
-        a replica paused past its lease publishes nothing once it runs again.
+        Only while this replica holds the relay lease (checked right here, by its own clock,
+        and again by the relay's producer right before each request leaves, `messaging.fence`):
+        a replica paused past its lease publishes nothing once it runs again, not even what its
+        producer had buffered before the pause.
         """
         epoch = self.relay_lease.check()
         headers = {name: value.decode("utf-8") for name, value in message.headers}
-        return await self.broker.publish(
+        return await self.relay_broker.publish(
             message.value,
             topic=message.topic,
             key=message.key.encode("utf-8"),
@@ -314,6 +322,8 @@ class ServiceRuntime:
         with contextlib.suppress(Exception):  # the incarnation the consumer starts on
             await self.consumer_rewind.seen(await self._watch_reader())
         await self.broker.start()
+        await self.relay_broker.start()
+        fence(producer_of(self.relay_broker), self.relay_lease.check)
         self._watch_task = asyncio.create_task(
             watch_incarnation(
                 self._watch_reader,
@@ -395,6 +405,7 @@ class ServiceRuntime:
         self._schedule_task = self._watch_task = None
         await self.cluster_id.close()
         await self._watch_reader.close()
+        await self.relay_broker.stop()
         await self.broker.stop()
         await self.store.close()
         self.telemetry.shutdown()
