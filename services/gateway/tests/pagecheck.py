@@ -17,6 +17,8 @@ NAMES = (
     "Nederlands",
     "English",
     "CSV",
+    "ZIP",
+    "JSON",
     "Excel",
     "Overvecht",
     "Kanaleneiland",

@@ -214,6 +214,9 @@ def pages(w: World, role: str) -> list[str]:
         "operator": ["/operator"],
         "privacy": [
             "/privacy",
+            "/privacy?name=fat",
+            "/privacy?name=zz",
+            *(f"/privacy/families/{f[k]}" for k in ("one", "minimal", "closed")),
             "/retention",
             "/retention?within_days=0",
             "/retention?within_days=3000",
@@ -275,6 +278,41 @@ async def test_a_family_of_another_trusted_person_is_not_found(world: World) -> 
         assert edit.status_code == 404
         summary = await client.get(f"/families/{world.families['one']}/summary")
         assert summary.status_code == 404
+
+
+async def test_the_privacy_officers_family_page_unknown_known_and_erased(world: World) -> None:
+    """An unknown id says so (404) and offers nothing to export or erase; a known family shows
+    who it is and both forms; an erased one says so and keeps only its requests."""
+    officer = world.p.users["privacy"]
+    await update_user(world.p.gateway.state.store, officer.id, language="nl")
+    samira = world.p.users["samira"]
+    erased = await register(world.p, samira, [member("mother", "Salma", 1981, "Bakkali")])
+    second = await add_user(world.p, "privacy-second", Role.PRIVACY_OFFICER)
+    request = await world.p.call(
+        officer,
+        "intake",
+        "POST",
+        "/privacy/erasures",
+        json={"family_id": erased, "reason": "family-request", "basis": "objection"},
+    )
+    await world.p.call(second, "intake", "POST", f"/privacy/erasures/{request['id']}/approve")
+    async with world.p.session(officer) as client:
+        unknown = await client.get(f"/privacy/families/{uuid.uuid4()}")
+        known = await client.get(f"/privacy/families/{world.families['one']}")
+        gone = await client.get(f"/privacy/families/{erased}")
+    assert unknown.status_code == 404
+    assert "Geen gezin met dit nummer." in unknown.text
+    assert "/export" not in unknown.text
+    assert "/erasure" not in unknown.text
+    assert known.status_code == 200
+    assert "<bdi>Fatima El Amrani (1984), Yasmine (2016)</bdi>" in known.text
+    assert f'action="/privacy/families/{world.families["one"]}/export"' in known.text
+    assert f'action="/privacy/families/{world.families["one"]}/erasure"' in known.text
+    assert gone.status_code == 200
+    assert "Dit gezin is al gewist." in gone.text
+    assert "Salma" not in gone.text
+    assert "/export" not in gone.text
+    assert f'href="/privacy/erasures/{request["id"]}"' in gone.text
 
 
 async def test_the_family_page_shows_what_was_written(world: World) -> None:

@@ -282,6 +282,11 @@ CELLS: list[tuple[Cell, dict[str, str]]] = [
         ),
         PRIVACY_ONLY | {"privacy": OK},
     ),
+    (Cell("one family", "GET", "/privacy/families/{family_id}"), PRIVACY_ONLY | {"privacy": OK}),
+    (
+        Cell("one family of unknown id", "GET", "/privacy/families/{unknown_id}"),
+        PRIVACY_ONLY | {"privacy": HIDDEN},
+    ),
     (Cell("export", "GET", "/privacy/families/{family_id}/export"), PRIVACY_ONLY | {"privacy": OK}),
     (
         Cell("export of unknown id", "GET", "/privacy/families/{unknown_id}/export"),

@@ -168,6 +168,47 @@ async def test_a_privacy_officer_finds_a_family_by_name_others_may_not(
     assert refused.status_code == 403
 
 
+async def test_the_privacy_officers_view_of_one_family_known_unknown_erased(
+    client: httpx.AsyncClient, caller: MakeCaller, intake_store: Store
+) -> None:
+    holder = caller(Role.TRUSTED_PERSON)
+    family_id = await registered_with_contact(client, holder)
+    officer = caller(Role.PRIVACY_OFFICER)
+    shown = await client.get(f"/privacy/families/{family_id}", headers=officer.headers)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["family_id"] == family_id
+    mother, surname, child = PLANTED_NAMES
+    mother_year, child_year = PLANTED_BIRTH_YEARS
+    assert sorted(shown.json()["members"]) == sorted(
+        [f"{mother} {surname} ({mother_year})", f"{child} ({child_year})"]
+    )
+    assert shown.json()["wijk"] == "overvecht"
+    for role in (Role.COORDINATOR, Role.TRUSTED_PERSON, Role.ADMIN):
+        other = caller(role, wijken={"overvecht"})
+        refused = await client.get(f"/privacy/families/{family_id}", headers=other.headers)
+        assert refused.status_code == 403, role
+        assert PLANTED_NAMES[0] not in refused.text
+    searched = [a for a in await audit_of(intake_store, family_id) if a[1] == "privacy-search"]
+    assert sorted(searched) == sorted(
+        [("privacy_officer", "privacy-search", "allowed")]
+        + [
+            (r, "privacy-search", "denied-or-missing")
+            for r in ("coordinator", "trusted_person", "admin")
+        ]
+    )
+    unknown = await client.get(f"/privacy/families/{uuid.uuid4()}", headers=officer.headers)
+    assert unknown.status_code == 404
+    request = await requested(client, officer, family_id)
+    approved = await client.post(
+        f"/privacy/erasures/{request['id']}/approve",
+        headers=caller(Role.PRIVACY_OFFICER).headers,
+    )
+    assert approved.status_code == 200, approved.text
+    gone = await client.get(f"/privacy/families/{family_id}", headers=officer.headers)
+    assert gone.status_code == 410
+    assert PLANTED_NAMES[0] not in gone.text
+
+
 async def test_erasure_needs_a_second_person_then_erases_intake_and_announces_it(
     client: httpx.AsyncClient, caller: MakeCaller, intake_store: Store, kafka_bootstrap: str
 ) -> None:

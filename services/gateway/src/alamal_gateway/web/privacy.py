@@ -13,9 +13,16 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from alamal_gateway.clients import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from alamal_gateway.clients import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from alamal_gateway.i18n import N_
 from alamal_gateway.privacy_bundle import (
+    GONE,
     ExportIncompleteError,
     FamilyErasedError,
     FamilyUnknownError,
@@ -140,6 +147,24 @@ async def privacy_home(
     )
 
 
+async def _family(
+    request: Request, viewer: Viewer, family_id: uuid.UUID
+) -> tuple[dict[str, Any] | None, str]:
+    """The family as intake shows it to the privacy officer, or None and why: "not-found" (no
+    such family) or "erased"."""
+    try:
+        found: dict[str, Any] = await _intake(
+            request, viewer, "GET", f"/privacy/families/{family_id}"
+        )
+    except NotFoundError:
+        return None, "not-found"
+    except ServiceUnavailableError as unavailable:
+        if unavailable.status == GONE:
+            return None, "erased"
+        raise
+    return found, ""
+
+
 async def _family_page(
     request: Request,
     viewer: Viewer,
@@ -150,6 +175,13 @@ async def _family_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """One family: who it is, the export and erasure forms, its requests so far. An unknown
+    family is a 404 with no forms; an erased one shows its requests only."""
+    family, missing = await _family(request, viewer, family_id)
+    if missing == "not-found":
+        notice, status_code = missing, 404
+    elif missing and status_code < 400:
+        notice = notice or missing
     requests = (
         await _intake(
             request, viewer, "GET", "/privacy/erasures", params={"family_id": str(family_id)}
@@ -160,6 +192,7 @@ async def _family_page(
         "privacy_family.html",
         viewer,
         family_id=str(family_id),
+        family=family,
         requests=requests,
         notice=notice,
         hold=hold,

@@ -95,6 +95,32 @@ async def find_families(
     return FamilyMatchesOut(results=[FamilyMatchOut.of(f) for f in found])
 
 
+@router.get("/families/{family_id}", response_model=FamilyMatchOut)
+async def show_family(
+    family_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    reason: ExportReason = EXPORT_REASON,
+) -> FamilyMatchOut:
+    """The family as a search shows it (members, wijk, registration), for the privacy officer's
+    page of one family (audited like a search that showed it).
+
+    404 for an unknown family; 410 once it is erased.
+    """
+    fid = str(family_id)
+    await refuse_unless_privacy_officer(
+        store, principal, action=AuditAction.PRIVACY_SEARCH, family_id=fid, reason=reason
+    )
+    if (await store.get(ERASED_FAMILIES, fid)) is not None:
+        raise HTTPProblem(410, "the family was erased")
+    family = await get_family(store, fid)
+    if family is None:
+        raise HTTPProblem(404, FAMILY_NOT_FOUND)
+    async with store.transaction() as uow:
+        await service.write_search_audit(uow, principal, fid, reason)
+    return FamilyMatchOut.of(family)
+
+
 @router.get("/families/{family_id}/export")
 async def export(
     family_id: uuid.UUID,
