@@ -474,6 +474,13 @@ async def test_staff_days_in_every_language(stack: EmbeddedStack, browser: Any) 
         await check(privacy, walk, f"{language}-retention")
         await privacy.goto(f"{base}/retention/run")
         await check(privacy, walk, f"{language}-retention-run")
+        # Her page of the family the trusted person registered: who it is, export and erasure.
+        await privacy.goto(f"{base}/privacy?name={FAMILY[language][:3]}")
+        await check(privacy, walk, f"{language}-privacy-search")
+        family_id = family_url.rstrip("/").rsplit("/", 1)[-1]
+        await privacy.goto(f"{base}/privacy/families/{family_id}")
+        assert await privacy.locator("form[action$='/erasure']").count() == 1
+        await check(privacy, walk, f"{language}-privacy-family")
 
     # A record nobody can read reaches cases and reporting: each dead-letters it under one name,
     # the same on this page, in the services' API and in alamal-ops; the operator closes one.
