@@ -151,7 +151,6 @@ class Handlers:
             log.warning("referral_for_inactive_partner", referral_id=view.referral_id)
             return
         shared = await details_shared(uow, view)
-        now = time.time()
         body = encode(
             payload(
                 event_type.value,
@@ -160,33 +159,14 @@ class Handlers:
                 at=datetime.now(UTC),
             )
         )
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        queued = 0
-        for endpoint_id in partner.endpoint_ids:
-            endpoint = await repo.get_endpoint(uow, endpoint_id)
-            # Only the addressed partner's own endpoints are ever looked at.
-            if endpoint is None or endpoint.partner_id != partner.id or not endpoint.enabled:
-                continue
-            if not endpoint.subscription.matches(event_type, view, details_shared=shared):
-                continue
-            await messages.add_message(
-                uow,
-                Message(
-                    id=messages.new_message_id(),
-                    endpoint_id=endpoint.id,
-                    partner_id=partner.id,
-                    event_type=event_type.value,
-                    referral_id=view.referral_id,
-                    body=body,
-                    state=State.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    trace_carrier=carrier,
-                ),
-            )
-            queued += 1
+        queued = await queue_to_partner(
+            uow,
+            partner,
+            event_type=event_type.value,
+            referral_id=view.referral_id,
+            body=body,
+            wants=lambda e: e.subscription.matches(event_type, view, details_shared=shared),
+        )
         log.info("webhooks_queued", referral_id=view.referral_id, count=queued)
         if queued:
             self._wake()
@@ -224,3 +204,45 @@ async def _merge_consent(
     existing = await repo.get_consent(uow, family_id, purpose)
     if newer_consent(existing, incoming):
         await repo.put_consent(uow, family_id, purpose, incoming)
+
+
+async def queue_to_partner(
+    uow: UnitOfWork,
+    partner: repo.Partner,
+    *,
+    event_type: str,
+    referral_id: str,
+    body: str,
+    wants: Callable[[repo.Endpoint], bool] = lambda _: True,
+) -> int:
+    """Queue `body` as a pending message to each enabled endpoint of `partner` that `wants` it,
+    with the current trace context; return how many were queued. Only the partner's own
+    endpoints are ever looked at."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    now = time.time()
+    queued = 0
+    for endpoint_id in partner.endpoint_ids:
+        endpoint = await repo.get_endpoint(uow, endpoint_id)
+        if endpoint is None or endpoint.partner_id != partner.id or not endpoint.enabled:
+            continue
+        if not wants(endpoint):
+            continue
+        await messages.add_message(
+            uow,
+            Message(
+                id=messages.new_message_id(),
+                endpoint_id=endpoint.id,
+                partner_id=partner.id,
+                event_type=event_type,
+                referral_id=referral_id,
+                body=body,
+                state=State.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                trace_carrier=carrier,
+            ),
+        )
+        queued += 1
+    return queued

@@ -11,14 +11,12 @@ totals stay right) and confirms with `notifications.family-erased.v1`.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from opentelemetry import propagate
 
 from alamal_contracts.codes import ConsentPurpose
 from alamal_contracts.envelope import CloudEvent
@@ -27,8 +25,8 @@ from alamal_notifications import messages
 from alamal_notifications import store as repo
 from alamal_notifications.domain.delivery import encode
 from alamal_notifications.domain.referrals import ReferralView
-from alamal_notifications.handlers import details_url
-from alamal_notifications.messages import Message, State
+from alamal_notifications.handlers import details_url, queue_to_partner
+from alamal_notifications.messages import Message
 from alamal_notifications.operational import SOURCE
 from alamal_runtime.audit import audit_of_family
 from alamal_runtime.erasure import forget_family, mark_erased
@@ -202,34 +200,14 @@ class Eraser:
         partner = await repo.get_partner(uow, view.partner_id)
         if partner is None:
             return 0
-        body = erasure_body(view, base_url=self._base_url, at=at)
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        queued = 0
-        now = time.time()
-        for endpoint_id in partner.endpoint_ids:
-            endpoint = await repo.get_endpoint(uow, endpoint_id)
-            if endpoint is None or endpoint.partner_id != partner.id or not endpoint.enabled:
-                continue
-            # Sent whatever the endpoint subscribed to: the partner must be told (art. 19).
-            await messages.add_message(
-                uow,
-                Message(
-                    id=messages.new_message_id(),
-                    endpoint_id=endpoint.id,
-                    partner_id=partner.id,
-                    event_type=ERASURE_REQUESTED,
-                    referral_id=view.referral_id,
-                    body=body,
-                    state=State.PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    trace_carrier=carrier,
-                ),
-            )
-            queued += 1
-        return queued
+        # Sent whatever the endpoints subscribed to: the partner must be told (art. 19).
+        return await queue_to_partner(
+            uow,
+            partner,
+            event_type=ERASURE_REQUESTED,
+            referral_id=view.referral_id,
+            body=erasure_body(view, base_url=self._base_url, at=at),
+        )
 
 
 async def erased_referral(reader: repo.Reader, referral_id: str) -> str | None:
