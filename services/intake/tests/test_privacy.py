@@ -196,8 +196,12 @@ async def test_the_privacy_officers_view_of_one_family_known_unknown_erased(
             for r in ("coordinator", "trusted_person", "admin")
         ]
     )
-    unknown = await client.get(f"/privacy/families/{uuid.uuid4()}", headers=officer.headers)
+    nobody = str(uuid.uuid4())
+    unknown = await client.get(f"/privacy/families/{nobody}", headers=officer.headers)
     assert unknown.status_code == 404
+    assert await audit_of(intake_store, nobody) == [
+        ("privacy_officer", "privacy-search", "denied-or-missing")
+    ]
     request = await requested(client, officer, family_id)
     approved = await client.post(
         f"/privacy/erasures/{request['id']}/approve",

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from alamal_contracts.codes import Wijk
 from alamal_intake.audit import AuditAction, AuditOutcome, audit, entry, write_audit
 from alamal_intake.deps import StoreDep
+from alamal_intake.domain import Family
 from alamal_intake.privacy import service
 from alamal_intake.privacy import store as repo
 from alamal_intake.privacy.domain import ErasureRequest, ErasureState
@@ -95,6 +96,25 @@ async def find_families(
     return FamilyMatchesOut(results=[FamilyMatchOut.of(f) for f in found])
 
 
+async def _family_for_officer(
+    store: Store, principal: Principal, family_id: str, *, action: AuditAction, reason: str
+) -> Family:
+    """The family a privacy officer asks `action` of: 403 for any other role, 410 once it is
+    erased, 404 when unknown; every refusal is in the access audit."""
+    await refuse_unless_privacy_officer(
+        store, principal, action=action, family_id=family_id, reason=reason
+    )
+    if (await store.get(ERASED_FAMILIES, family_id)) is not None:
+        refused = HTTPProblem(410, "the family was erased")
+    else:
+        family = await get_family(store, family_id)
+        if family is not None:
+            return family
+        refused = HTTPProblem(404, FAMILY_NOT_FOUND)
+    await audit_refusal(store, principal, action=action, family_id=family_id, reason=reason)
+    raise refused
+
+
 @router.get("/families/{family_id}", response_model=FamilyMatchOut)
 async def show_family(
     family_id: uuid.UUID,
@@ -108,14 +128,9 @@ async def show_family(
     404 for an unknown family; 410 once it is erased.
     """
     fid = str(family_id)
-    await refuse_unless_privacy_officer(
-        store, principal, action=AuditAction.PRIVACY_SEARCH, family_id=fid, reason=reason
+    family = await _family_for_officer(
+        store, principal, fid, action=AuditAction.PRIVACY_SEARCH, reason=reason
     )
-    if (await store.get(ERASED_FAMILIES, fid)) is not None:
-        raise HTTPProblem(410, "the family was erased")
-    family = await get_family(store, fid)
-    if family is None:
-        raise HTTPProblem(404, FAMILY_NOT_FOUND)
     async with store.transaction() as uow:
         await service.write_search_audit(uow, principal, fid, reason)
     return FamilyMatchOut.of(family)
@@ -134,20 +149,9 @@ async def export(
     404 for an unknown family; 410 once it is erased (the tombstone says when).
     """
     fid = str(family_id)
-    await refuse_unless_privacy_officer(
-        store, principal, action=AuditAction.EXPORT_FAMILY, family_id=fid, reason=reason
+    family = await _family_for_officer(
+        store, principal, fid, action=AuditAction.EXPORT_FAMILY, reason=reason
     )
-    if (await store.get(ERASED_FAMILIES, fid)) is not None:
-        await audit_refusal(
-            store, principal, action=AuditAction.EXPORT_FAMILY, family_id=fid, reason=reason
-        )
-        raise HTTPProblem(410, "the family was erased")
-    family = await get_family(store, fid)
-    if family is None:
-        await audit_refusal(
-            store, principal, action=AuditAction.EXPORT_FAMILY, family_id=fid, reason=reason
-        )
-        raise HTTPProblem(404, FAMILY_NOT_FOUND)
     # Audited first, so the export lists its own access too.
     await audit_export(store, principal, fid, reason)
     return await export_family(store, family)
