@@ -6,6 +6,7 @@ Intake decides every rule (roles, four eyes, wijk, legal hold); these pages show
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any, Final
@@ -177,23 +178,21 @@ async def _family_page(
 ) -> HTMLResponse:
     """One family: who it is, the export and erasure forms, its requests so far. An unknown
     family is a 404 with no forms; an erased one shows its requests only."""
-    family, missing = await _family(request, viewer, family_id)
+    (family, missing), erasures = await asyncio.gather(
+        _family(request, viewer, family_id),
+        _intake(request, viewer, "GET", "/privacy/erasures", params={"family_id": str(family_id)}),
+    )
     if missing == "not-found":
         notice, status_code = missing, 404
     elif missing and status_code < 400:
         notice = notice or missing
-    requests = (
-        await _intake(
-            request, viewer, "GET", "/privacy/erasures", params={"family_id": str(family_id)}
-        )
-    )["results"]
     return _page(
         request,
         "privacy_family.html",
         viewer,
         family_id=str(family_id),
         family=family,
-        requests=requests,
+        requests=erasures["results"],
         notice=notice,
         hold=hold,
         values=values or {},
