@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from alamal_contracts.topics import FAMILY_REGISTERED
-from alamal_notifications.delivery_slots import slot_of
+from alamal_notifications.delivery_slots import lease_name, slot_of
 from alamal_notifications.receiver import Receiver
 from alamal_notifications.settings import NotificationsSettings
 from alamal_runtime.auth import Role
@@ -129,7 +129,7 @@ async def pause_relay(stack: EmbeddedStack, service: str) -> tuple[Any, int, flo
 def delivery_slot(endpoint_id: str) -> str:
     """The name of the lease under which the endpoint's webhooks are delivered."""
     slots = NotificationsSettings.model_fields["delivery_slots"].default
-    return f"webhook-delivery-{slot_of(endpoint_id, slots)}"
+    return lease_name(slot_of(endpoint_id, slots))
 
 
 async def partner(
